@@ -1,0 +1,3 @@
+from astravue_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Settings: read once from ``ASTRAVUE_*`` environment variables, validated, immutable.
+
+Every setting has exactly one environment variable (listed in ``ENV``), so an error can always
+name the variable a person has to fix, and docs, ``server.json`` and tests can be checked against
+this one table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+SANDBOX_TOKEN = "sandbox-token"
+"""The one bearer token the embedded sandbox accepts (unless it validates JWTs from an issuer)."""
+SANDBOX_ORG_ID = 1
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL such as https://api.astravue.com")
+    return value.rstrip("/")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_url: str = "https://api.astravue.com"
+    auth_url: str = "https://auth.astravue.com/realms/astravue"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    org_id: int | None = Field(None, gt=0)
+    access_token: SecretStr | None = None
+    redirect_uri: str = "http://127.0.0.1:8765/callback"
+    scope: str = "openid"
+    offline_access: bool = False
+    token_auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    token_store: Literal["auto", "keyring", "file"] = "auto"
+    token_dir: str | None = None
+    login_timeout: float = Field(300.0, gt=0)
+    refresh_margin: float = Field(60.0, ge=0)
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    retry_budget: float = Field(20.0, ge=0)
+    rate_limit: int = Field(100, ge=1)
+    max_concurrency: int = Field(8, ge=1, le=64)
+    toolsets: str | None = None
+    tools: str | None = None
+    read_only: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    http_token: SecretStr | None = None
+    allowed_hosts: str | None = None
+    allowed_origins: str | None = None
+
+    @field_validator("api_url", "auth_url", "redirect_uri")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.auth_url}/protocol/openid-connect/token"
+
+    @property
+    def authorize_endpoint(self) -> str:
+        return f"{self.auth_url}/protocol/openid-connect/auth"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.auth_url}/.well-known/openid-configuration"
+
+    @property
+    def scopes(self) -> str:
+        scopes = self.scope.split()
+        if self.offline_access and "offline_access" not in scopes:
+            scopes.append("offline_access")
+        return " ".join(scopes)
+
+    def require(self, *fields: str) -> None:
+        """Fail with the variable's name when a setting a command needs is unset."""
+        for name in fields:
+            if getattr(self, name) in (None, ""):
+                raise SettingsError(f"{ENV_BY_FIELD[name]} is not set: {HELP[name]}")
+
+    def sandboxed(self, api_url: str) -> Settings:
+        """These settings pointed at a sandbox: its URL, its token and its org."""
+        return self.model_copy(
+            update={"api_url": api_url, "access_token": SecretStr(SANDBOX_TOKEN), "org_id": self.org_id or SANDBOX_ORG_ID}
+        )
+
+
+ENV: dict[str, str] = {f"ASTRAVUE_{name.upper()}": name for name in Settings.model_fields}
+ENV_BY_FIELD = {field: env for env, field in ENV.items()}
+
+HELP = {
+    "client_id": "create an API client in Astravue (profile icon > Settings) and set its id.",
+    "client_secret": "set the secret of the API client created in Astravue's settings.",
+    "org_id": "set the numeric id of your Astravue organisation (orgspace).",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (command-line flags win)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for var, name in ENV.items():
+        raw = env.get(var)
+        if raw is None:
+            continue
+        raw = raw.strip()
+        if Settings.model_fields[name].annotation is bool:
+            if raw.lower() not in _TRUE | _FALSE:
+                raise SettingsError(f"{var}={raw!r} is not a boolean: use 1/0, true/false, yes/no.")
+            values[name] = raw.lower() in _TRUE
+        elif raw != "":
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        var = ENV_BY_FIELD.get(name, name)
+        shown = "<hidden>" if name in ("client_secret", "access_token", "http_token") else repr(values.get(name))
+        raise SettingsError(f"{var}={shown} is invalid: {err['msg'].removeprefix('Value error, ')}.") from None

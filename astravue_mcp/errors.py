@@ -1,0 +1,31 @@
+"""The failures a person or a model may see. Each message says what failed, why, and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class AstravueError(Exception):
+    """Base of every anticipated failure; ``str()`` is the message shown to the model."""
+
+
+class AuthError(AstravueError):
+    """No usable login: the message tells the person which command fixes it."""
+
+
+LOGIN_HINT = 'Run "astravue-mcp login" in a terminal, then call the tool again (no restart needed).'
+
+
+@dataclass
+class ApiError(AstravueError):
+    """An Astravue API call failed. ``message`` is already written for a person."""
+
+    message: str
+    status: int | None = None
+    operation: str = ""
+    field_errors: list[tuple[str, str]] = field(default_factory=list)
+    outcome_unknown: bool = False
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs nothing but Python 3.11+.
+
+    python3 tasks.py demo     # venv + install, then the server on the embedded sandbox, answering a call
+    python3 tasks.py test     # venv + install (Python and the test suite's Node packages), then every test
+    python3 tasks.py bench    # the benchmarks under bench/, results in bench/results/
+
+Each command creates ``.venv`` on first use and re-installs only when pyproject.toml changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+NODE_DIRS = [ROOT / "tests" / "node"]
+
+
+def _run(*cmd: str | Path, cwd: Path = ROOT) -> None:
+    print("+", " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=cwd, check=True)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"astravue-mcp needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PY.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        _run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]")
+        stamp.write_text(digest)
+
+
+def ensure_node() -> None:
+    """Install the Node packages the tests drive (a real OpenID provider, the MCP Inspector...)."""
+    npm = shutil.which("npm")
+    for folder in NODE_DIRS:
+        if not (folder / "package.json").exists():
+            continue
+        if npm is None:
+            print(f"npm not found: tests needing {folder.name}/ will be skipped", file=sys.stderr)
+            continue
+        lock = folder / "package-lock.json"
+        stamp = folder / "node_modules" / ".installed"
+        digest = hashlib.sha256((folder / "package.json").read_bytes() + (lock.read_bytes() if lock.exists() else b""))
+        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+            continue
+        _run(npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund", "--loglevel=error", cwd=folder)
+        stamp.write_text(digest.hexdigest())
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "help"
+    if command == "demo":
+        ensure_venv()
+        return subprocess.call([str(BIN / "astravue-mcp"), "demo", *argv[1:]])
+    if command == "test":
+        ensure_venv()
+        ensure_node()
+        return subprocess.call([str(PY), "-m", "pytest", *argv[1:]], cwd=ROOT)
+    if command == "bench":
+        ensure_venv()
+        return subprocess.call([str(PY), str(ROOT / "bench" / "run_all.py"), *argv[1:]], cwd=ROOT)
+    print(__doc__)
+    return 0 if command == "help" else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -99,7 +99,11 @@ class Settings(BaseModel):
     def sandboxed(self, api_url: str) -> Settings:
         """These settings pointed at a sandbox: its URL, its token and its org."""
         return self.model_copy(
-            update={"api_url": api_url, "access_token": SecretStr(SANDBOX_TOKEN), "org_id": self.org_id or SANDBOX_ORG_ID}
+            update={
+                "api_url": api_url,
+                "access_token": SecretStr(SANDBOX_TOKEN),
+                "org_id": self.org_id or SANDBOX_ORG_ID,
+            }
         )
 
 

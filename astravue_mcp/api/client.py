@@ -150,7 +150,11 @@ class AstravueClient:
                 failure = f"the connection to Astravue failed ({type(exc).__name__})"
             else:
                 log.debug(
-                    "%s %s -> %s in %.0f ms", endpoint.method, url, response.status_code, 1000 * (time.monotonic() - started)
+                    "%s %s -> %s in %.0f ms",
+                    endpoint.method,
+                    url,
+                    response.status_code,
+                    1000 * (time.monotonic() - started),
                 )
                 if response.status_code in RETRYABLE_STATUS and endpoint.method in IDEMPOTENT:
                     uncertain = True
@@ -162,11 +166,7 @@ class AstravueClient:
                     if wait is not None and wait <= SHORT_RETRY_AFTER and self._may_retry(attempt, deadline, wait):
                         await anyio.sleep(wait)
                         continue
-                if (
-                    response.status_code == 404
-                    and uncertain
-                    and endpoint.method == "DELETE"
-                ):
+                if response.status_code == 404 and uncertain and endpoint.method == "DELETE":
                     return None  # an earlier attempt whose answer was lost did the delete
                 return self._unwrap(response, operation, endpoint, ids)
             retryable = endpoint.method in IDEMPOTENT or not sent
@@ -214,7 +214,9 @@ class AstravueClient:
                     )
                 return payload.get(models.ENVELOPE_DATA)
             return payload
-        raise self._status_error(status, payload if isinstance(payload, dict) else {}, operation, endpoint, ids, response)
+        raise self._status_error(
+            status, payload if isinstance(payload, dict) else {}, operation, endpoint, ids, response
+        )
 
     def _describe_body(self, response: httpx2.Response) -> str:
         kind = response.headers.get("content-type", "unknown type").split(";")[0]
@@ -267,8 +269,9 @@ class AstravueClient:
         elif status == 429:
             wait = _retry_after(response)
             after = f"retry after {wait:.0f} s" if wait is not None else "wait a minute before retrying"
-            return ApiError(f"Astravue's rate limit was hit while trying to {what}: {after}.", status, operation,
-                            retry_after=wait)
+            return ApiError(
+                f"Astravue's rate limit was hit while trying to {what}: {after}.", status, operation, retry_after=wait
+            )
         elif status >= 500:
             text = f"Astravue had a problem (HTTP {status}) while trying to {what}. {self._recheck(endpoint)}"
             return ApiError(text, status, operation, fields, outcome_unknown=endpoint.method != "GET")
@@ -277,8 +280,13 @@ class AstravueClient:
         return ApiError(text, status, operation, fields)
 
     def _not_found(self, endpoint: Endpoint, ids: dict[str, int]) -> str:
-        key = {"space": "spaceId", "project": "projectId", "task": "taskId", "subtask": "subtaskId",
-               "time entry": "timerId"}.get(endpoint.kind)
+        key = {
+            "space": "spaceId",
+            "project": "projectId",
+            "task": "taskId",
+            "subtask": "subtaskId",
+            "time entry": "timerId",
+        }.get(endpoint.kind)
         org = f" in org {self.settings.org_id}" if self.settings.org_id is not None else ""
         if key and key in ids:
             scope = ""

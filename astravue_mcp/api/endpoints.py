@@ -74,7 +74,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "add_project_task_manual_time": Endpoint("POST", f"{_TT}/projects/{{projectId}}/tasks/{{taskId}}/manual", "task"),
     "get_global_timesheet_report": Endpoint("GET", f"{_TT}/timesheet", "timesheet", "low"),
     "get_project_timesheet": Endpoint("GET", f"{_TT}/projects/{{projectId}}/timesheet", "project", "low"),
-    "get_project_timesheet_summary": Endpoint("GET", f"{_TT}/projects/{{projectId}}/timesheet/summary", "project", "low"),
+    "get_project_timesheet_summary": Endpoint(
+        "GET", f"{_TT}/projects/{{projectId}}/timesheet/summary", "project", "low"
+    ),
     # Notifications
     "list_notifications": Endpoint("GET", "/v1/notifications", "notification", "low"),
     "mark_notifications_read": Endpoint("PUT", "/v1/notifications/read", "notification", "low"),
@@ -86,7 +88,13 @@ PAGE = "pageNumber"
 PAGE_SIZE = "pageSize"
 SORT_BY = "sortBy"
 SORT_DIR = "sortDirection"
-TASK_FILTERS = {"status": "status", "priority": "priority", "owner": "ownerId", "due_from": "dueFrom", "due_to": "dueTo"}
+TASK_FILTERS = {
+    "status": "status",
+    "priority": "priority",
+    "owner": "ownerId",
+    "due_from": "dueFrom",
+    "due_to": "dueTo",
+}
 TIMESHEET_RANGE = {"start": "startDate", "end": "endDate", "user": "userId"}
 NOTIFICATION_UNREAD = "unreadOnly"
 PAGES_START_AT = 0

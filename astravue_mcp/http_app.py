@@ -1,0 +1,96 @@
+"""Streamable HTTP: the MCP endpoint at ``/mcp`` plus ``/healthz``, guarded for exposure.
+
+Loopback by default; ``Host``/``Origin`` checked against an allow-list (DNS rebinding); request
+bodies capped; an operator-chosen bearer token (``ASTRAVUE_HTTP_TOKEN``) is required before the
+server may listen on any other interface.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from typing import Any
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from astravue_mcp import __version__
+from astravue_mcp.config import Settings, SettingsError
+
+log = logging.getLogger("astravue_mcp.http")
+MAX_BODY = 1_000_000
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "127.0.0.1", "localhost"]
+    origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    if not _is_loopback(host):
+        hosts += [f"{host}:{port}", host]
+    hosts += [h.strip() for h in (settings.allowed_hosts or "").split(",") if h.strip()]
+    origins += [o.strip() for o in (settings.allowed_origins or "").split(",") if o.strip()]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+class BearerGate:
+    """Refuse every request to the MCP endpoint that lacks the operator's token (constant-time compare)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/healthz":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = JSONResponse(
+                    {"error": "unauthorized", "error_description": "bearer token required"},
+                    401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> ASGIApp:
+    if not _is_loopback(host) and settings.http_token is None:
+        raise SettingsError(
+            f"Refusing to listen on {host} without ASTRAVUE_HTTP_TOKEN: set a long random token that clients must "
+            "send as 'Authorization: Bearer <token>', or bind to 127.0.0.1."
+        )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    server.custom_route("/healthz", methods=["GET"])(healthz)
+    app: Starlette = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=security(settings, host, port),
+        max_request_body_size=MAX_BODY,
+        host=host,
+    )
+    if settings.http_token is not None:
+        return BearerGate(app, settings.http_token.get_secret_value())
+    return app
+
+
+def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    app = create_http_app(server, settings, host, port)
+    log.warning("MCP over Streamable HTTP at http://%s:%s/mcp", host, port)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
+    return 0

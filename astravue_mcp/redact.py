@@ -1,0 +1,50 @@
+"""Secret scrubbing for every log line: tokens, client secrets and authorization codes never leave.
+
+Two nets: patterns that look like credentials (bearer headers, JWTs, ``*_token=``/``code=`` query
+or form fields, JSON token fields), and the literal values the auth module registers as it learns
+them (so even an opaque refresh token is caught).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRETS: set[str] = set()
+
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|id_token|client_secret|code_verifier|code|password|authorization)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+    ),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a credential so that any later log line containing it is scrubbed."""
+    if value and len(value) >= 6:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Tracebacks can quote locals and URLs: keep the type and a scrubbed message only.
+            clean += f" [{type(record.exc_info[1]).__name__}: {redact(str(record.exc_info[1]))}]"
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = clean, None
+        return True

@@ -1,0 +1,222 @@
+"""Server assembly: ``build_server(settings)`` picks the tools the settings allow and wires the client.
+
+Nothing here touches the network or the disk: the API client (and with it the login) is created
+on the first tool call, so the stdio server answers ``initialize`` at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.resources import FunctionResource
+from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
+
+from astravue_mcp import __version__
+from astravue_mcp.api.client import AstravueClient
+from astravue_mcp.config import Settings, SettingsError
+from astravue_mcp.errors import AstravueError
+from astravue_mcp.tools import load_all
+from astravue_mcp.tools.registry import DEFAULT_TOOLSETS, REGISTRY, TOOLSETS, ToolSpec, as_mcp_tool, describe
+
+INSTRUCTIONS = (
+    "Astravue workspace: org > spaces > projects > tasks (plus personal tasks). Find ids with the list "
+    "tools (astravue_list_spaces, then astravue_list_projects); statuses and priorities are given by label. "
+    "Dates are ISO 8601; durations are reported in minutes."
+)
+SANDBOX_URL = "http://sandbox.astravue.local"
+
+
+@dataclass
+class AppState:
+    """Per-server state reached by tools through the request context (never a global)."""
+
+    settings: Settings
+    transport: httpx2.AsyncBaseTransport | None = None
+    _client: AstravueClient | None = field(default=None, init=False)
+
+    @property
+    def client(self) -> AstravueClient:
+        if self._client is None:
+            from astravue_mcp.auth import auth_for
+
+            self._client = AstravueClient(self.settings, auth=auth_for(self.settings), transport=self.transport)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def select_tools(settings: Settings) -> list[ToolSpec]:
+    """The tools the settings expose: toolsets, then the allow-list, then read-only (which wins)."""
+    load_all()
+    wanted = _names(settings.toolsets, "ASTRAVUE_TOOLSETS") or list(DEFAULT_TOOLSETS)
+    if "all" in wanted:
+        wanted = list(TOOLSETS)
+    unknown = [t for t in wanted if t not in TOOLSETS]
+    if unknown:
+        raise SettingsError(
+            f"ASTRAVUE_TOOLSETS has unknown toolset(s) {', '.join(unknown)}; known: all, {', '.join(TOOLSETS)}."
+        )
+    specs = [s for s in REGISTRY.values() if s.toolset in wanted]
+    allow = _names(settings.tools, "ASTRAVUE_TOOLS")
+    if allow:
+        missing = [n for n in allow if n not in REGISTRY]
+        if missing:
+            raise SettingsError(
+                f"ASTRAVUE_TOOLS names unknown tool(s): {', '.join(missing)}. See `astravue-mcp tools`."
+            )
+        specs = [s for s in specs if s.name in allow]
+    if settings.read_only:
+        specs = [s for s in specs if not s.writes]
+    return specs
+
+
+def _names(value: str | None, var: str) -> list[str]:
+    return [n.strip() for n in (value or "").split(",") if n.strip()]
+
+
+class AstravueServer(MCPServer[AppState]):
+    """MCPServer whose argument errors are short and name the field, and which rejects unknown arguments.
+
+    It also serves static resources that need the request context (the SDK injects a Context only
+    into templated resources): see :meth:`context_resource`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._context_resources: dict[str, Callable[[Context], Awaitable[str]]] = {}
+
+    def context_resource(
+        self, uri: str, *, name: str, title: str, description: str
+    ) -> Callable[[Callable[[Context], Awaitable[str]]], Callable[[Context], Awaitable[str]]]:
+        def decorator(fn: Callable[[Context], Awaitable[str]]) -> Callable[[Context], Awaitable[str]]:
+            self._context_resources[uri] = fn
+            self.add_resource(
+                FunctionResource(
+                    uri=uri, name=name, title=title, description=description, mime_type="text/plain", fn=_unreachable
+                )
+            )
+            return fn
+
+        return decorator
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        handler = self._context_resources.get(str(uri))
+        if handler is None:
+            return await super().read_resource(uri, context)
+        try:
+            return [ReadResourceContents(content=await handler(context), mime_type="text/plain")]
+        except AstravueError as exc:
+            raise ResourceError(str(exc)) from None
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Any = None
+    ) -> CallToolResult | InputRequiredResult:
+        registered = self._tool_manager.get_tool(name)
+        if registered is None:
+            raise ToolError(f"Unknown tool {name!r}: it does not exist or is switched off (toolsets, read-only).")
+        model = registered.fn_metadata.arg_model
+        allowed = {f.alias or n for n, f in model.model_fields.items()}
+        extra = sorted(set(arguments) - allowed)
+        if extra:
+            raise ToolError(
+                f"Invalid arguments for {name}: unknown {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}."
+            )
+        try:
+            model.model_validate(registered.fn_metadata.pre_parse_json(arguments))
+        except ValidationError as exc:
+            raise ToolError(f"Invalid arguments for {name}: {describe(exc)}.") from None
+        return await super().call_tool(name, arguments, context)
+
+
+def _unreachable() -> str:
+    raise RuntimeError("context resources are read through AstravueServer.read_resource")
+
+
+def compact_schema(schema: Any, output: bool = False) -> Any:
+    """Drop what costs context and tells a model nothing: generated titles, null arms, null defaults.
+
+    Outputs also lose defaults (a result always carries its values); nulls never appear in results
+    because they are dumped with ``exclude_none``.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(s, output) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "default" and (value is None or output):
+            continue
+        if key in ("properties", "$defs"):
+            out[key] = {name: compact_schema(sub, output) for name, sub in value.items()}
+        else:
+            out[key] = compact_schema(value, output)
+    arms = out.get("anyOf")
+    if isinstance(arms, list):
+        kept = [a for a in arms if a != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(arms):
+            del out["anyOf"]
+            out = {**kept[0], **out}
+    return out
+
+
+def register_tools(server: MCPServer[Any], specs: Iterable[ToolSpec]) -> None:
+    for spec in specs:
+        server.add_tool(
+            as_mcp_tool(spec),
+            name=spec.name,
+            title=spec.title,
+            description=" ".join((spec.fn.__doc__ or "").split()),
+            annotations=spec.annotations,
+        )
+        registered = server._tool_manager.get_tool(spec.name)
+        assert registered is not None
+        registered.parameters = compact_schema(registered.parameters)
+        registered.fn_metadata.output_schema = compact_schema(registered.fn_metadata.output_schema, output=True)
+
+
+def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> AstravueServer:
+    """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        state = AppState(settings, transport)
+        try:
+            yield state
+        finally:
+            await state.aclose()
+
+    server = AstravueServer(
+        "astravue",
+        title="Astravue",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level=settings.log_level,
+        warn_on_duplicate_tools=False,
+    )
+    register_tools(server, select_tools(settings))
+    from astravue_mcp import prompts, resources
+
+    resources.register(server, read_only=settings.read_only)
+    prompts.register(server)
+    return server
+
+
+def sandbox_server(settings: Settings, **app_options: Any) -> AstravueServer:
+    """The server wired in-process to a fresh embedded sandbox: no account, no network, no login."""
+    from astravue_mcp.sandbox import create_app
+
+    transport = httpx2.ASGITransport(app=create_app(**app_options))
+    return build_server(settings.sandboxed(SANDBOX_URL), transport=transport)

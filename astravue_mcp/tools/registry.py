@@ -1,0 +1,150 @@
+"""How a tool is declared: ``@tool(toolset, title, kind)`` on one async function in an area module.
+
+The decorator records a :class:`ToolSpec`; ``server.build_server`` picks the specs the settings
+select (toolsets, allow-list, read-only) and registers them. The wrapper it builds turns the
+function's compact output model into structured content plus a short text mirror, and any
+anticipated failure into an ``isError`` result with the failure's own message.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ValidationError
+
+from astravue_mcp.errors import AstravueError
+
+TOOLSETS: dict[str, str] = {
+    "spaces": "spaces: list, read, create, change and delete spaces",
+    "projects": "projects inside spaces",
+    "tasks": "project tasks: list with filters, read, create, change, delete",
+    "personal": "the caller's personal tasks",
+    "collaboration": "subtasks, checklists and comments",
+    "time": "timers, time entries and timesheets",
+    "notifications": "notifications and mentions",
+    "insights": "cross-project search, overdue and scheduled tasks, counts, bulk changes",
+}
+DEFAULT_TOOLSETS = ("spaces", "projects", "tasks", "personal", "collaboration", "time", "notifications", "insights")
+
+Kind = Literal["read", "create", "update", "delete"]
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: Callable[..., Awaitable[Any]]
+    name: str
+    title: str
+    toolset: str
+    kind: Kind
+    bulk: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.kind != "read"
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        # openWorld is false: every tool acts only inside the caller's Astravue workspace.
+        # The title is published once, on the tool itself, not again in the annotations.
+        return ToolAnnotations(
+            read_only_hint=self.kind == "read",
+            destructive_hint=self.kind == "delete",
+            idempotent_hint=self.kind in ("read", "update", "delete") and not (self.bulk and self.kind != "delete"),
+            open_world_hint=False,
+        )
+
+
+REGISTRY: dict[str, ToolSpec] = {}
+
+
+def tool(toolset: str, title: str, kind: Kind, *, bulk: bool = False) -> Callable[[F], F]:
+    """Declare an MCP tool named ``astravue_<function name>``; its docstring is the description."""
+    if toolset not in TOOLSETS:
+        raise ValueError(f"unknown toolset {toolset!r}")
+
+    def decorator(fn: F) -> F:
+        name = f"astravue_{fn.__name__}"
+        if name in REGISTRY:
+            raise ValueError(f"tool {name} is declared twice")
+        REGISTRY[name] = ToolSpec(fn, name, title, toolset, kind, bulk)
+        return fn
+
+    return decorator
+
+
+class Out(BaseModel):
+    """Base of every tool output: structured content is the model; ``text()`` is its brief mirror."""
+
+    def text(self) -> str:
+        return render(self.model_dump(mode="json", exclude_none=True))
+
+
+def render(value: Any) -> str:
+    """A compact, line-oriented rendering for the text mirror: cheaper for a model than JSON."""
+    if isinstance(value, dict):
+        scalars = {k: v for k, v in value.items() if not isinstance(v, (list, dict))}
+        nested = {k: v for k, v in value.items() if isinstance(v, (list, dict))}
+        lines = ["; ".join(f"{k}={_scalar(v)}" for k, v in scalars.items())] if scalars else []
+        for key, item in nested.items():
+            if isinstance(item, list) and item and all(isinstance(i, dict) for i in item):
+                lines.append(f"{key}:")
+                lines.extend(f"- {render(i)}" for i in item)
+            elif isinstance(item, list):
+                lines.append(f"{key}={', '.join(_scalar(i) for i in item) or '(none)'}")
+            else:
+                lines.append(f"{key}: {render(item)}")
+        return "\n".join(lines)
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_scalar(v) for v in value)
+    return str(value)
+
+
+def as_mcp_tool(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
+    """Wrap a tool function: same parameters, result as CallToolResult with its output schema."""
+    signature = inspect.signature(spec.fn, eval_str=True)
+    output = signature.return_annotation
+
+    @functools.wraps(spec.fn)
+    async def run(**kwargs: Any) -> CallToolResult:
+        try:
+            result: Out = await spec.fn(**kwargs)
+        except AstravueError as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        except ValidationError as exc:
+            # Our arguments were validated already, so this is an API answer of an unexpected shape.
+            text = f"Astravue's answer had an unexpected shape ({describe(exc)}). Run `astravue-mcp doctor`."
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+        return CallToolResult(
+            content=[TextContent(type="text", text=result.text())],
+            structured_content=result.model_dump(mode="json", exclude_none=True),
+        )
+
+    # The SDK must read the resolved signature below, not the original's string annotations.
+    del run.__wrapped__
+    published = signature.replace(return_annotation=Annotated[CallToolResult, output])
+    run.__signature__ = published  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in published.parameters.values()} | {
+        "return": published.return_annotation
+    }
+    return run
+
+
+def describe(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: field and problem, never the offending value."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

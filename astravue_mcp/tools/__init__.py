@@ -1,10 +1,16 @@
-"""Tools by API area. Importing this package registers every tool in ``registry.REGISTRY``."""
+"""Tools by API area, one module each. Importing the modules registers their tools in ``registry.REGISTRY``.
+
+Any module in this package is an area module except the two shared ones, so adding an area is
+adding a file.
+"""
 
 from importlib import import_module
+from pkgutil import iter_modules
 
-AREAS = ("spaces", "projects")
+SHARED = {"registry", "common"}
 
 
 def load_all() -> None:
-    for area in AREAS:
-        import_module(f"astravue_mcp.tools.{area}")
+    for module in iter_modules(__path__):
+        if module.name not in SHARED and not module.name.startswith("_"):
+            import_module(f"{__name__}.{module.name}")

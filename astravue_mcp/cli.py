@@ -159,7 +159,7 @@ def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
         rows = []
         for t in tools:
             size = len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")))
-            rows.append((REGISTRY[t.name].toolset, t.name, size))
+            rows.append((REGISTRY[t.name].toolsets[0], t.name, size))
         return rows
 
     rows = anyio.run(sizes)

@@ -66,7 +66,7 @@ def select_tools(settings: Settings) -> list[ToolSpec]:
         raise SettingsError(
             f"ASTRAVUE_TOOLSETS has unknown toolset(s) {', '.join(unknown)}; known: all, {', '.join(TOOLSETS)}."
         )
-    specs = [s for s in REGISTRY.values() if s.toolset in wanted]
+    specs = [s for s in REGISTRY.values() if set(s.toolsets) & set(wanted)]
     allow = _names(settings.tools, "ASTRAVUE_TOOLS")
     if allow:
         missing = [n for n in allow if n not in REGISTRY]

@@ -40,7 +40,7 @@ class ToolSpec:
     fn: Callable[..., Awaitable[Any]]
     name: str
     title: str
-    toolset: str
+    toolsets: tuple[str, ...]
     kind: Kind
     bulk: bool = False
 
@@ -63,16 +63,20 @@ class ToolSpec:
 REGISTRY: dict[str, ToolSpec] = {}
 
 
-def tool(toolset: str, title: str, kind: Kind, *, bulk: bool = False) -> Callable[[F], F]:
-    """Declare an MCP tool named ``astravue_<function name>``; its docstring is the description."""
-    if toolset not in TOOLSETS:
-        raise ValueError(f"unknown toolset {toolset!r}")
+def tool(toolset: str | tuple[str, ...], title: str, kind: Kind, *, bulk: bool = False) -> Callable[[F], F]:
+    """Declare an MCP tool named ``astravue_<function name>``; its docstring is the description.
+
+    A tool serving two areas (``get_task`` reads project and personal tasks) names both toolsets.
+    """
+    toolsets = (toolset,) if isinstance(toolset, str) else toolset
+    if not set(toolsets) <= set(TOOLSETS):
+        raise ValueError(f"unknown toolset in {toolsets!r}")
 
     def decorator(fn: F) -> F:
         name = f"astravue_{fn.__name__}"
         if name in REGISTRY:
             raise ValueError(f"tool {name} is declared twice")
-        REGISTRY[name] = ToolSpec(fn, name, title, toolset, kind, bulk)
+        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, bulk)
         return fn
 
     return decorator

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
-NODE_DIRS = [ROOT / "tests" / "node"]
+NODE_DIRS = [ROOT / "tests" / "node", ROOT / "tests" / "inspector"]
 
 
 def _run(*cmd: str | Path, cwd: Path = ROOT) -> None:

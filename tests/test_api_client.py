@@ -1,0 +1,173 @@
+"""The HTTP choke point: headers, envelope, error mapping and which failures are retried.
+
+Transport-level behaviour against a real server is covered with the sandbox's fault switch in
+test_reliability.py; here a scripted transport pins each rule exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx2
+import pytest
+
+from astravue_mcp.api.client import AstravueClient, BearerAuth, RateBudget
+from astravue_mcp.config import load_settings
+from astravue_mcp.errors import ApiError, AuthError
+
+pytestmark = pytest.mark.anyio
+
+
+def ok(data: object) -> httpx2.Response:
+    return httpx2.Response(200, json={"success": True, "message": "Operation completed successfully", "code": 200,
+                                      "data": data})
+
+
+def client_with(handler: Callable[[httpx2.Request], httpx2.Response], **settings: object) -> tuple[AstravueClient, list]:
+    seen: list[httpx2.Request] = []
+
+    def record(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return handler(request)
+
+    options = {"org_id": 7, "retry_budget": 5.0} | settings
+    cfg = load_settings({}, api_url="http://api.test", **options)
+    return AstravueClient(cfg, auth=BearerAuth("tok-123456", "test"), transport=httpx2.MockTransport(record)), seen
+
+
+async def test_sends_org_and_bearer_and_unwraps_envelope() -> None:
+    client, seen = client_with(lambda r: ok([{"spaceId": 1}]))
+    assert await client.call("list_spaces") == [{"spaceId": 1}]
+    assert seen[0].headers["X-Org-Id"] == "7"
+    assert seen[0].headers["Authorization"] == "Bearer tok-123456"
+    assert seen[0].url == "http://api.test/v1/spaces"
+
+
+async def test_path_ids_and_query_parameters() -> None:
+    client, seen = client_with(lambda r: ok({}))
+    await client.call("list_project_tasks", {"spaceId": 2, "projectId": 3}, params={"pageSize": 5, "status": None})
+    assert str(seen[0].url) == "http://api.test/v1/spaces/2/projects/3/tasks?pageSize=5"
+
+
+async def test_success_false_in_a_200_is_an_error() -> None:
+    client, _ = client_with(lambda r: httpx2.Response(200, json={"success": False, "message": "No such space",
+                                                                 "code": 404}))
+    with pytest.raises(ApiError) as caught:
+        await client.call("get_space", {"spaceId": 9})
+    assert caught.value.status == 404
+    assert str(caught.value) == "Space 9 was not found in org 7. Check the id with a list tool. Astravue said: No such space"
+
+
+async def test_field_errors_are_listed() -> None:
+    body = {"success": False, "message": "Validation failed", "code": 400,
+            "errors": [{"field": "taskTitle", "message": "must not be blank"}, {"field": "completion",
+                                                                                "message": "must be <= 100"}]}
+    client, _ = client_with(lambda r: httpx2.Response(400, json=body))
+    with pytest.raises(ApiError) as caught:
+        await client.call("create_task", body={})
+    assert str(caught.value) == (
+        "Astravue rejected the request to create task. Fix these fields: taskTitle: must not be blank; "
+        "completion: must be <= 100."
+    )
+    assert caught.value.field_errors == [("taskTitle", "must not be blank"), ("completion", "must be <= 100")]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (403, "Your Astravue role does not allow you to delete space in org 7. Astravue said: Access Denied"),
+        (409, "Astravue refused to delete space: Access Denied."),
+        (404, "Space 4 was not found in org 7. Check the id with a list tool. Astravue said: Access Denied"),
+    ],
+)
+async def test_status_mapping(status: int, expected: str) -> None:
+    client, _ = client_with(lambda r: httpx2.Response(status, json={"success": False, "message": "Access Denied",
+                                                                    "code": status}))
+    with pytest.raises(ApiError, match="^" + expected.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.") + "$"):
+        await client.call("delete_space", {"spaceId": 4})
+
+
+async def test_rejected_static_token_is_an_auth_error() -> None:
+    client, _ = client_with(lambda r: httpx2.Response(401, json={}))
+    with pytest.raises(AuthError, match="rejected the access token from test"):
+        await client.call("list_spaces")
+
+
+async def test_get_is_retried_on_503_then_succeeds() -> None:
+    answers = iter([httpx2.Response(503), httpx2.Response(502), ok([])])
+    client, seen = client_with(lambda r: next(answers))
+    assert await client.call("list_spaces") == []
+    assert len(seen) == 3
+
+
+async def test_post_is_not_retried_on_503_and_outcome_is_unknown() -> None:
+    client, seen = client_with(lambda r: httpx2.Response(503))
+    with pytest.raises(ApiError) as caught:
+        await client.call("create_space", body={"spaceName": "x"})
+    assert len(seen) == 1
+    assert caught.value.outcome_unknown
+    assert "may or may not have been applied" in str(caught.value)
+
+
+async def test_post_is_retried_when_connection_was_refused() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx2.ConnectError("refused", request=request)
+        return ok({"spaceId": 5})
+
+    client, _ = client_with(handler)
+    assert await client.call("create_space", body={}) == {"spaceId": 5}
+    assert calls["n"] == 2
+
+
+async def test_post_read_timeout_is_not_retried_and_says_outcome_unknown() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        calls["n"] += 1
+        raise httpx2.ReadTimeout("slow", request=request)
+
+    client, _ = client_with(handler)
+    with pytest.raises(ApiError) as caught:
+        await client.call("create_task", body={})
+    assert calls["n"] == 1
+    assert str(caught.value).startswith(
+        "Could not create task: Astravue did not answer in time (no answer within 30 s). The outcome is unknown"
+    )
+
+
+async def test_delete_whose_first_answer_was_lost_counts_as_done() -> None:
+    answers = iter([httpx2.Response(504), httpx2.Response(404, json={"success": False, "code": 404})])
+    client, seen = client_with(lambda r: next(answers))
+    assert await client.call("delete_space", {"spaceId": 3}) is None
+    assert len(seen) == 2
+
+
+async def test_short_retry_after_is_waited_out_long_one_reported() -> None:
+    answers = iter([httpx2.Response(429, headers={"Retry-After": "0"}), ok([1])])
+    client, _ = client_with(lambda r: next(answers))
+    assert await client.call("list_spaces") == [1]
+    client, seen = client_with(lambda r: httpx2.Response(429, headers={"Retry-After": "120"}))
+    with pytest.raises(ApiError, match="rate limit was hit while trying to list spaces: retry after 120 s"):
+        await client.call("list_spaces")
+    assert len(seen) == 1
+
+
+async def test_non_json_body_names_the_endpoint() -> None:
+    client, _ = client_with(lambda r: httpx2.Response(200, text="<html>maintenance</html>",
+                                                      headers={"content-type": "text/html"}))
+    with pytest.raises(ApiError, match=r"^Astravue answered GET /v1/spaces with a body that is not JSON \(text/html, 24"):
+        await client.call("list_spaces")
+
+
+async def test_rate_budget_blocks_beyond_the_window() -> None:
+    budget = RateBudget(3, window=0.2)
+    import time
+
+    started = time.monotonic()
+    for _ in range(4):
+        await budget.acquire()
+    assert time.monotonic() - started >= 0.19

@@ -42,9 +42,11 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         clean = redact(message)
         if record.exc_info and record.exc_info[1] is not None:
-            # Tracebacks can quote locals and URLs: keep the type and a scrubbed message only.
-            clean += f" [{type(record.exc_info[1]).__name__}: {redact(str(record.exc_info[1]))}]"
+            # A traceback helps whoever reads stderr, but its messages may quote URLs with codes or
+            # tokens: format it here and scrub it like the message.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
-            record.exc_text = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
         record.msg, record.args = clean, None
         return True

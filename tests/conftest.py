@@ -7,19 +7,12 @@ from collections.abc import AsyncIterator
 import pytest
 from mcp.client import Client
 
-from astravue_mcp.config import load_settings
+from tests.support import sandbox_client
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def sandbox_client(**settings: object) -> Client:
-    """An in-memory MCP client on a server wired to a fresh embedded sandbox."""
-    from astravue_mcp.server import sandbox_server
-
-    return Client(sandbox_server(load_settings({}, **settings)))
 
 
 @pytest.fixture

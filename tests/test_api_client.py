@@ -19,11 +19,14 @@ pytestmark = pytest.mark.anyio
 
 
 def ok(data: object) -> httpx2.Response:
-    return httpx2.Response(200, json={"success": True, "message": "Operation completed successfully", "code": 200,
-                                      "data": data})
+    return httpx2.Response(
+        200, json={"success": True, "message": "Operation completed successfully", "code": 200, "data": data}
+    )
 
 
-def client_with(handler: Callable[[httpx2.Request], httpx2.Response], **settings: object) -> tuple[AstravueClient, list]:
+def client_with(
+    handler: Callable[[httpx2.Request], httpx2.Response], **settings: object
+) -> tuple[AstravueClient, list]:
     seen: list[httpx2.Request] = []
 
     def record(request: httpx2.Request) -> httpx2.Response:
@@ -50,18 +53,28 @@ async def test_path_ids_and_query_parameters() -> None:
 
 
 async def test_success_false_in_a_200_is_an_error() -> None:
-    client, _ = client_with(lambda r: httpx2.Response(200, json={"success": False, "message": "No such space",
-                                                                 "code": 404}))
+    client, _ = client_with(
+        lambda r: httpx2.Response(200, json={"success": False, "message": "No such space", "code": 404})
+    )
     with pytest.raises(ApiError) as caught:
         await client.call("get_space", {"spaceId": 9})
     assert caught.value.status == 404
-    assert str(caught.value) == "Space 9 was not found in org 7. Check the id with a list tool. Astravue said: No such space"
+    assert (
+        str(caught.value)
+        == "Space 9 was not found in org 7. Check the id with a list tool. Astravue said: No such space"
+    )
 
 
 async def test_field_errors_are_listed() -> None:
-    body = {"success": False, "message": "Validation failed", "code": 400,
-            "errors": [{"field": "taskTitle", "message": "must not be blank"}, {"field": "completion",
-                                                                                "message": "must be <= 100"}]}
+    body = {
+        "success": False,
+        "message": "Validation failed",
+        "code": 400,
+        "errors": [
+            {"field": "taskTitle", "message": "must not be blank"},
+            {"field": "completion", "message": "must be <= 100"},
+        ],
+    }
     client, _ = client_with(lambda r: httpx2.Response(400, json=body))
     with pytest.raises(ApiError) as caught:
         await client.call("create_task", body={})
@@ -81,9 +94,12 @@ async def test_field_errors_are_listed() -> None:
     ],
 )
 async def test_status_mapping(status: int, expected: str) -> None:
-    client, _ = client_with(lambda r: httpx2.Response(status, json={"success": False, "message": "Access Denied",
-                                                                    "code": status}))
-    with pytest.raises(ApiError, match="^" + expected.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.") + "$"):
+    client, _ = client_with(
+        lambda r: httpx2.Response(status, json={"success": False, "message": "Access Denied", "code": status})
+    )
+    with pytest.raises(
+        ApiError, match="^" + expected.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.") + "$"
+    ):
         await client.call("delete_space", {"spaceId": 4})
 
 
@@ -157,9 +173,12 @@ async def test_short_retry_after_is_waited_out_long_one_reported() -> None:
 
 
 async def test_non_json_body_names_the_endpoint() -> None:
-    client, _ = client_with(lambda r: httpx2.Response(200, text="<html>maintenance</html>",
-                                                      headers={"content-type": "text/html"}))
-    with pytest.raises(ApiError, match=r"^Astravue answered GET /v1/spaces with a body that is not JSON \(text/html, 24"):
+    client, _ = client_with(
+        lambda r: httpx2.Response(200, text="<html>maintenance</html>", headers={"content-type": "text/html"})
+    )
+    with pytest.raises(
+        ApiError, match=r"^Astravue answered GET /v1/spaces with a body that is not JSON \(text/html, 24"
+    ):
         await client.call("list_spaces")
 
 

@@ -21,8 +21,12 @@ def test_defaults_and_env_names() -> None:
 
 def test_values_are_parsed_and_trailing_slash_dropped() -> None:
     settings = load_settings(
-        {"ASTRAVUE_API_URL": "http://127.0.0.1:8900/", "ASTRAVUE_ORG_ID": " 7 ", "ASTRAVUE_READ_ONLY": "yes",
-         "ASTRAVUE_OFFLINE_ACCESS": "1"}
+        {
+            "ASTRAVUE_API_URL": "http://127.0.0.1:8900/",
+            "ASTRAVUE_ORG_ID": " 7 ",
+            "ASTRAVUE_READ_ONLY": "yes",
+            "ASTRAVUE_OFFLINE_ACCESS": "1",
+        }
     )
     assert settings.api_url == "http://127.0.0.1:8900"
     assert settings.org_id == 7
@@ -35,7 +39,10 @@ def test_values_are_parsed_and_trailing_slash_dropped() -> None:
     [
         ({"ASTRAVUE_ORG_ID": "seven"}, "ASTRAVUE_ORG_ID='seven' is invalid"),
         ({"ASTRAVUE_ORG_ID": "0"}, "ASTRAVUE_ORG_ID='0' is invalid"),
-        ({"ASTRAVUE_API_URL": "api.astravue.com"}, "ASTRAVUE_API_URL='api.astravue.com' is invalid: must be an http(s) URL"),
+        (
+            {"ASTRAVUE_API_URL": "api.astravue.com"},
+            "ASTRAVUE_API_URL='api.astravue.com' is invalid: must be an http(s) URL",
+        ),
         ({"ASTRAVUE_READ_ONLY": "maybe"}, "ASTRAVUE_READ_ONLY='maybe' is not a boolean"),
         ({"ASTRAVUE_TOKEN_STORE": "vault"}, "ASTRAVUE_TOKEN_STORE='vault' is invalid"),
     ],

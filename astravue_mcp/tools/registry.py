@@ -8,8 +8,11 @@ anticipated failure into an ``isError`` result with the failure's own message.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,6 +21,8 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from astravue_mcp.errors import AstravueError
+
+log = logging.getLogger("astravue_mcp.tools")
 
 TOOLSETS: dict[str, str] = {
     "spaces": "spaces: list, read, create, change and delete spaces",
@@ -125,11 +130,11 @@ def as_mcp_tool(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
         try:
             result: Out = await spec.fn(**kwargs)
         except AstravueError as exc:
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            return await failed(kwargs.get("ctx"), spec.name, str(exc))
         except ValidationError as exc:
             # Our arguments were validated already, so this is an API answer of an unexpected shape.
             text = f"Astravue's answer had an unexpected shape ({describe(exc)}). Run `astravue-mcp doctor`."
-            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+            return await failed(kwargs.get("ctx"), spec.name, text)
         return CallToolResult(
             content=[TextContent(type="text", text=result.text())],
             structured_content=result.model_dump(mode="json", exclude_none=True),
@@ -143,6 +148,17 @@ def as_mcp_tool(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
         "return": published.return_annotation
     }
     return run
+
+
+async def failed(ctx: Any, tool_name: str, message: str) -> CallToolResult:
+    """The error result, also logged to stderr and (for clients that listen) as an MCP log notification."""
+    log.info("%s failed: %s", tool_name, message)
+    if ctx is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MCP logging is deprecated in 2026-07-28 but still what clients show
+            with contextlib.suppress(Exception):
+                await ctx.log("warning", f"{tool_name}: {message}", logger_name="astravue")
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
 def describe(exc: ValidationError) -> str:

@@ -1,0 +1,111 @@
+"""The tool surface a model sees: snapshot, annotations, schemas, selection and byte budget.
+
+After an intended change to any tool, refresh the snapshot with
+``UPDATE_SNAPSHOTS=1 python3 tasks.py test tests/test_surface.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from astravue_mcp.config import SettingsError, load_settings
+from astravue_mcp.server import sandbox_server
+from astravue_mcp.tools.registry import REGISTRY, TOOLSETS
+from tests.support import sandbox_client
+
+pytestmark = pytest.mark.anyio
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+BYTES_PER_TOOL = 1000
+
+
+async def listed(**settings: object) -> list[dict]:
+    async with sandbox_client(**settings) as client:
+        tools = (await client.list_tools()).tools
+    return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
+
+
+def size(tools: list[dict]) -> int:
+    return len(json.dumps(tools, separators=(",", ":")))
+
+
+async def test_tools_list_matches_snapshot() -> None:
+    tools = await listed(toolsets="all")
+    text = json.dumps(tools, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(text)
+    assert text == SNAPSHOT.read_text(), "tools/list changed: review, then refresh with UPDATE_SNAPSHOTS=1"
+
+
+async def test_every_tool_is_fully_described() -> None:
+    for tool in await listed(toolsets="all"):
+        name = tool["name"]
+        assert name.startswith("astravue_") and tool.get("title"), name
+        assert 10 <= len(tool["description"]) <= 300, name
+        hints = tool["annotations"]
+        assert set(hints) == {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}, name
+        spec = REGISTRY[name]
+        assert hints["readOnlyHint"] is (spec.kind == "read"), name
+        assert hints["destructiveHint"] is (spec.kind == "delete"), name
+        assert tool["outputSchema"]["type"] == "object", name
+        for field, schema in tool["inputSchema"].get("properties", {}).items():
+            assert schema.get("description"), f"{name}.{field} has no description"
+
+
+async def test_average_bytes_per_tool_within_budget() -> None:
+    tools = await listed(toolsets="all")
+    assert size(tools) / len(tools) <= BYTES_PER_TOOL, f"{size(tools) / len(tools):.0f} B/tool"
+
+
+async def test_read_only_leaves_no_write_tool_and_refuses_calls() -> None:
+    tools = await listed(toolsets="all", read_only=True)
+    assert tools and all(t["annotations"]["readOnlyHint"] for t in tools)
+    async with sandbox_client(toolsets="all", read_only=True) as client:
+        result = await client.call_tool("astravue_delete_space", {"space_id": 1})
+        assert result.is_error
+        assert "does not exist or is switched off" in result.content[0].text
+        assert (await client.call_tool("astravue_get_space", {"space_id": 1})).structured_content["name"] == "Product"
+
+
+async def test_toolsets_and_allow_list_select_tools() -> None:
+    names = {t["name"] for t in await listed(toolsets="spaces")}
+    assert names == {n for n, s in REGISTRY.items() if "spaces" in s.toolsets}
+    both = {
+        t["name"] for t in await listed(toolsets="spaces,projects", tools="astravue_list_spaces,astravue_get_project")
+    }
+    assert both == {"astravue_list_spaces", "astravue_get_project"}
+    every = {t["name"] for t in await listed(toolsets="all")}
+    assert every == set(REGISTRY)
+    assert {ts for s in REGISTRY.values() for ts in s.toolsets} == set(TOOLSETS)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"toolsets": "spaces,boards"}, "ASTRAVUE_TOOLSETS has unknown toolset(s) boards"),
+        ({"tools": "astravue_fly"}, "ASTRAVUE_TOOLS names unknown tool(s): astravue_fly"),
+    ],
+)
+def test_bad_selection_is_a_settings_error(settings: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        sandbox_server(load_settings({}, **settings))
+
+
+async def test_server_identity_and_instructions() -> None:
+    async with sandbox_client() as client:
+        assert client.server_info is not None and client.server_info.name == "astravue"
+        assert "spaces > projects > tasks" in (client.instructions or "")
+
+
+async def test_legacy_handshake_clients_see_the_same_tools() -> None:
+    """Claude Desktop and most IDEs still use the initialize handshake."""
+    server = sandbox_server(load_settings({}, toolsets="all"))
+    async with Client(server, mode="legacy") as client:
+        legacy = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("astravue_get_space", {"space_id": 2})
+    assert legacy == set(REGISTRY)
+    assert result.structured_content == {"id": 2, "name": "Marketing", "description": "Campaigns, website and content."}

@@ -91,7 +91,7 @@ class OidcProvider:
             for method, client_id in CLIENTS.items()
         ]
         config = {"clients": clients, "accessTokenTTL": access_ttl, "refreshTokenTTL": 3600}
-        self._log = tempfile.TemporaryFile(mode="w+")
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives as long as the process)
         self.process = subprocess.Popen(
             [node, str(PROVIDER_SCRIPT), json.dumps(config)],
             cwd=NODE_DIR,

@@ -168,12 +168,17 @@ class LoginFlow:
     async def loopback(self) -> AsyncIterator[LoopbackCallback]:
         """Serve the redirect URI on 127.0.0.1 until the first valid callback arrives."""
         callback = LoopbackCallback(self)
+        failure: Exception | None = None
         async with await callback.bind(), anyio.create_task_group() as tg:
             tg.start_soon(callback.serve)
             try:
                 yield callback
+            except Exception as exc:  # re-raised below, so the caller does not get an ExceptionGroup
+                failure = exc
             finally:
                 tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
 
 class LoopbackCallback:

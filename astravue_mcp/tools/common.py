@@ -7,14 +7,16 @@ user/status objects (a task costs ~2.5 KB raw and ~0.2 KB here).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, BeforeValidator, Field
 
 from astravue_mcp.api import endpoints, models
+from astravue_mcp.errors import AstravueError
 from astravue_mcp.tools.registry import Out
 
 if TYPE_CHECKING:
@@ -221,3 +223,206 @@ async def confirm(ctx: Context, what: str) -> None:
     result = await ctx.elicit(f"Confirm: {what}?", Confirmation)
     if result.action != "accept" or not result.data.confirm:
         raise ToolError(f"Not done: the person did not confirm ({what}).")
+
+
+# ---------------------------------------------------------------- tasks
+# Shared by the tasks, personal, collaboration and insights areas.
+class ArgumentError(AstravueError):
+    """Arguments valid one by one but not together; reported as an isError result with this message only."""
+
+
+UserId = Annotated[int, Field(ge=1, description="User id")]
+OwnerIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50, description="Owner user ids")]
+Completion = Annotated[int, Field(ge=0, le=100, description="Percent done, 0-100")]
+TagName = Annotated[str, Field(min_length=1, max_length=100)]
+Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]
+StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label, e.g. In Progress")]
+PriorityLabel = Annotated[str, Field(min_length=1, max_length=100, description="Priority label, e.g. High")]
+TaskSort = Annotated[Literal["dueDate", "priority", "title", "updateTime"], Field(description="Sort key")]
+SortDirection = Annotated[Literal["asc", "desc"], Field(description="Sort direction")]
+
+
+def query_time(value: datetime) -> str:
+    """A date-time as a query-string value: UTC with a Z, no fractions."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """Filters and sort of a task list, as the API's query parameters (names from ``endpoints``)."""
+
+    status: str | None = None
+    priority: str | None = None
+    owner_id: int | None = None
+    due_from: datetime | None = None
+    due_to: datetime | None = None
+    sort: str | None = None
+    direction: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        values = {
+            "status": self.status,
+            "priority": self.priority,
+            "owner": self.owner_id,
+            "due_from": query_time(self.due_from) if self.due_from else None,
+            "due_to": query_time(self.due_to) if self.due_to else None,
+        }
+        out = {endpoints.TASK_FILTERS[k]: v for k, v in values.items() if v is not None}
+        if self.sort:
+            out[endpoints.SORT_BY] = self.sort
+            out[endpoints.SORT_DIR] = self.direction or "asc"
+        return out
+
+
+@dataclass
+class TaskPage:
+    """One page of parsed tasks: what the list helpers return before they are made compact."""
+
+    tasks: list[models.Task]
+    total: int | None
+    has_more: bool
+
+    def out(self, page: int, limit: int) -> ListOut[TaskOut]:
+        return listing([task_out(t) for t in self.tasks], page, limit, self.total, self.has_more)
+
+
+def task_page(data: Any, page: int, limit: int, *, paged_request: bool = True) -> TaskPage:
+    """Parse a task-list answer into one page of at most ``limit`` tasks.
+
+    An endpoint that ignored the paging parameters (or was not given any) sends everything; then
+    we page on our side, so the caller's limit holds either way.
+    """
+    result = models.page_of(data)
+    tasks = [models.Task.model_validate(t) for t in result.items]
+    if not paged_request or len(tasks) > limit:
+        items, total, more = slice_page(tasks, page, limit)
+        return TaskPage(items, total, more)
+    more = page * limit < result.total if result.total is not None else len(tasks) == limit
+    return TaskPage(tasks, result.total, more)
+
+
+def in_project(task: models.Task, space_id: int, project_id: int) -> models.Task:
+    """Fill in the scope an answer may leave out (it is implied by the path we asked)."""
+    if task.project_id is None:
+        task.project_id = project_id
+    if task.space_id is None:
+        task.space_id = space_id
+    return task
+
+
+async def fetch_project_tasks(
+    client: AstravueClient,
+    space_id: int,
+    project_id: int,
+    query: TaskQuery | None = None,
+    page: int = 1,
+    limit: int = 25,
+) -> TaskPage:
+    """One page of a project's tasks, filtered and sorted by the API. Raises ApiError (e.g. unknown project)."""
+    ids = {"spaceId": space_id, "projectId": project_id}
+    params = (query or TaskQuery()).params() | page_params(page, limit)
+    result = task_page(await client.call("list_project_tasks", ids, params=params), page, limit)
+    result.tasks = [in_project(t, space_id, project_id) for t in result.tasks]
+    return result
+
+
+async def fetch_all_project_tasks(
+    client: AstravueClient, space_id: int, project_id: int, query: TaskQuery | None = None, cap: int = 2_000
+) -> list[models.Task]:
+    """Every task of a project matching ``query`` (page by page, at most ``cap``), for cross-project views."""
+    tasks: list[models.Task] = []
+    page = 1
+    while len(tasks) < cap:
+        result = await fetch_project_tasks(client, space_id, project_id, query, page, 200)
+        tasks.extend(result.tasks)
+        if not result.has_more or not result.tasks:
+            break
+        page += 1
+    return tasks[:cap]
+
+
+def task_write(
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    owner_ids: list[int] | None = None,
+    start: datetime | None = None,
+    due: datetime | None = None,
+    completion: int | None = None,
+    status: str | None = None,
+    priority: str | None = None,
+    tags: list[str] | None = None,
+    parent_id: int | None = None,
+) -> models.TaskWrite:
+    """The create/update body from tool arguments; ``.wire()`` sends only the fields given (None = unchanged)."""
+    return models.TaskWrite(
+        task_title=title.strip() if title else title,
+        description=description,
+        owners=owner_ids,
+        start_date=start,
+        due_date=due,
+        completion=completion,
+        status=status.strip() if status else status,
+        priority=priority.strip() if priority else priority,
+        tags=tags,
+        parent_task_id=parent_id,
+    )
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Where a task lives: a project task (both scope ids) or a personal task (neither).
+
+    Project and personal tasks have parallel endpoints; ``operation`` picks the right one.
+    """
+
+    task_id: int
+    space_id: int | None = None
+    project_id: int | None = None
+
+    # verb -> (project-task operation, personal-task operation)
+    OPERATIONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "get": ("get_project_task", "get_task"),
+        "update": ("update_project_task", "update_task"),
+        "delete": ("delete_project_task", "delete_task"),
+        "subtasks": ("list_project_task_subtasks", "list_personal_task_subtasks"),
+    }
+
+    def __post_init__(self) -> None:
+        if (self.space_id is None) != (self.project_id is None):
+            missing = "project_id" if self.project_id is None else "space_id"
+            raise ArgumentError(
+                f"Invalid arguments: {missing} is missing. Give space_id and project_id together for a "
+                "project task, or neither for a personal task."
+            )
+
+    @property
+    def in_project(self) -> bool:
+        return self.project_id is not None
+
+    @property
+    def ids(self) -> dict[str, int]:
+        if self.space_id is None or self.project_id is None:
+            return {"taskId": self.task_id}
+        return {"spaceId": self.space_id, "projectId": self.project_id, "taskId": self.task_id}
+
+    def operation(self, verb: str) -> str:
+        project_op, personal_op = self.OPERATIONS[verb]
+        return project_op if self.in_project else personal_op
+
+    def parse(self, data: Any) -> models.Task:
+        task = models.Task.model_validate(data)
+        if self.space_id is not None and self.project_id is not None:
+            in_project(task, self.space_id, self.project_id)
+        return task
+
+    def describe(self) -> str:
+        where = f" in project {self.project_id}" if self.in_project else " (personal)"
+        return f"task {self.task_id}{where}"
+
+
+def task_detail(task: models.Task) -> TaskDetail:
+    """The full compact view of one task (get, create and update answers)."""
+    out = task_out(task, detail=True)
+    assert isinstance(out, TaskDetail)
+    return out

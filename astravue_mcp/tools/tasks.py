@@ -1,0 +1,152 @@
+"""Project tasks, plus reading, changing and deleting any task by id (project or personal).
+
+get/update/delete serve both kinds: with space_id and project_id they use the project-task
+endpoints, without them the personal-task ones (``TaskRef`` picks the operation).
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+
+from astravue_mcp.api import models
+from astravue_mcp.tools.common import (
+    ArgumentError,
+    Completion,
+    Deleted,
+    Limit,
+    ListOut,
+    OwnerIds,
+    PageNo,
+    PriorityLabel,
+    ProjectId,
+    SortDirection,
+    SpaceId,
+    StatusLabel,
+    Tags,
+    TaskDetail,
+    TaskId,
+    TaskOut,
+    TaskQuery,
+    TaskRef,
+    TaskSort,
+    Text,
+    Title,
+    UserId,
+    When,
+    api,
+    confirm,
+    fetch_project_tasks,
+    in_project,
+    task_detail,
+    task_write,
+)
+from astravue_mcp.tools.registry import tool
+
+
+@tool("tasks", "List project tasks", "read")
+async def list_project_tasks(
+    ctx: Context,
+    space_id: SpaceId,
+    project_id: ProjectId,
+    status: StatusLabel | None = None,
+    priority: PriorityLabel | None = None,
+    owner_id: UserId | None = None,
+    due_from: When | None = None,
+    due_to: When | None = None,
+    sort: TaskSort | None = None,
+    direction: SortDirection = "asc",
+    page: PageNo = 1,
+    limit: Limit = 25,
+) -> ListOut[TaskOut]:
+    """List a project's top-level tasks; filter by status, priority, owner, due range; sort."""
+    query = TaskQuery(status, priority, owner_id, due_from, due_to, sort, direction)
+    result = await fetch_project_tasks(api(ctx), space_id, project_id, query, page, limit)
+    return result.out(page, limit)
+
+
+@tool("tasks", "Create task", "create")
+async def create_task(
+    ctx: Context,
+    space_id: SpaceId,
+    project_id: ProjectId,
+    title: Title,
+    description: Text | None = None,
+    owner_ids: OwnerIds | None = None,
+    start: When | None = None,
+    due: When | None = None,
+    completion: Completion | None = None,
+    status: StatusLabel | None = None,
+    priority: PriorityLabel | None = None,
+    tags: Tags | None = None,
+    parent_task_id: TaskId | None = None,
+) -> TaskDetail:
+    """Create a project task (a subtask if parent_task_id is set). Returns it with its id."""
+    body = task_write(
+        title=title,
+        description=description,
+        owner_ids=owner_ids,
+        start=start,
+        due=due,
+        completion=completion,
+        status=status,
+        priority=priority,
+        tags=tags,
+        parent_id=parent_task_id,
+    ).wire()
+    data = await api(ctx).call("create_project_task", {"spaceId": space_id, "projectId": project_id}, body=body)
+    return task_detail(in_project(models.Task.model_validate(data), space_id, project_id))
+
+
+@tool(("tasks", "personal"), "Get task", "read")
+async def get_task(
+    ctx: Context, task_id: TaskId, space_id: SpaceId | None = None, project_id: ProjectId | None = None
+) -> TaskDetail:
+    """One task in full. Project task: give space_id and project_id; personal task: omit both."""
+    ref = TaskRef(task_id, space_id, project_id)
+    return task_detail(ref.parse(await api(ctx).call(ref.operation("get"), ref.ids)))
+
+
+@tool(("tasks", "personal"), "Update task", "update")
+async def update_task(
+    ctx: Context,
+    task_id: TaskId,
+    space_id: SpaceId | None = None,
+    project_id: ProjectId | None = None,
+    title: Title | None = None,
+    description: Text | None = None,
+    owner_ids: OwnerIds | None = None,
+    start: When | None = None,
+    due: When | None = None,
+    completion: Completion | None = None,
+    status: StatusLabel | None = None,
+    priority: PriorityLabel | None = None,
+    tags: Tags | None = None,
+) -> TaskDetail:
+    """Change a task's given fields (owner_ids, tags replace the lists). space_id+project_id only for a project
+    task."""
+    ref = TaskRef(task_id, space_id, project_id)
+    body = task_write(
+        title=title,
+        description=description,
+        owner_ids=owner_ids,
+        start=start,
+        due=due,
+        completion=completion,
+        status=status,
+        priority=priority,
+        tags=tags,
+    ).wire()
+    if not body:
+        raise ArgumentError("Invalid arguments: nothing to change; give at least one field besides the ids.")
+    return task_detail(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))
+
+
+@tool(("tasks", "personal"), "Delete task", "delete")
+async def delete_task(
+    ctx: Context, task_id: TaskId, space_id: SpaceId | None = None, project_id: ProjectId | None = None
+) -> Deleted:
+    """Delete a task (space_id+project_id only for a project task). Cannot be undone."""
+    ref = TaskRef(task_id, space_id, project_id)
+    await confirm(ctx, f"delete {ref.describe()}")
+    await api(ctx).call(ref.operation("delete"), ref.ids)
+    return Deleted(deleted=ref.describe())

@@ -1,0 +1,78 @@
+"""The caller's personal tasks (outside any project). Reading, changing and deleting one by id is done
+by the shared task tools (get_task, update_task, delete_task without space/project ids)."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+
+from astravue_mcp.api import models
+from astravue_mcp.tools.common import (
+    Completion,
+    Limit,
+    ListOut,
+    PageNo,
+    PriorityLabel,
+    SortDirection,
+    StatusLabel,
+    Tags,
+    TaskDetail,
+    TaskId,
+    TaskOut,
+    TaskQuery,
+    TaskSort,
+    Text,
+    Title,
+    When,
+    api,
+    page_params,
+    task_detail,
+    task_page,
+    task_write,
+)
+from astravue_mcp.tools.registry import tool
+
+
+@tool("personal", "List personal tasks", "read")
+async def list_personal_tasks(
+    ctx: Context,
+    status: StatusLabel | None = None,
+    priority: PriorityLabel | None = None,
+    due_from: When | None = None,
+    due_to: When | None = None,
+    sort: TaskSort | None = None,
+    direction: SortDirection = "asc",
+    page: PageNo = 1,
+    limit: Limit = 25,
+) -> ListOut[TaskOut]:
+    """List your personal (non-project) tasks; filter by status, priority, due range; sort."""
+    query = TaskQuery(status, priority, None, due_from, due_to, sort, direction)
+    data = await api(ctx).call("list_tasks", params=query.params() | page_params(page, limit))
+    return task_page(data, page, limit).out(page, limit)
+
+
+@tool("personal", "Create personal task", "create")
+async def create_personal_task(
+    ctx: Context,
+    title: Title,
+    description: Text | None = None,
+    start: When | None = None,
+    due: When | None = None,
+    completion: Completion | None = None,
+    status: StatusLabel | None = None,
+    priority: PriorityLabel | None = None,
+    tags: Tags | None = None,
+    parent_task_id: TaskId | None = None,
+) -> TaskDetail:
+    """Create a personal task (a subtask if parent_task_id is set). Returns it with its id."""
+    body = task_write(
+        title=title,
+        description=description,
+        start=start,
+        due=due,
+        completion=completion,
+        status=status,
+        priority=priority,
+        tags=tags,
+        parent_id=parent_task_id,
+    ).wire()
+    return task_detail(models.Task.model_validate(await api(ctx).call("create_task", body=body)))

@@ -70,12 +70,12 @@ async def test_list_personal_tasks_errors(mcp_client: Client) -> None:
 async def test_create_personal_task_then_read_it_back(mcp_client: Client) -> None:
     created = await call(
         mcp_client, "astravue_create_personal_task", title="Renew passport", description="Before the offsite",
-        due="2030-03-01", priority="critical", status="in progress", tags=["admin"], completion=5,
+        due="2030-03-01", priority="critical", status="in progress", tags=["admin"],
     )
     updated = created.pop("updated")
     assert updated.endswith("Z")
     expected = {
-        "id": 79, "title": "Renew passport", "status": "In Progress", "priority": "Critical", "completion": 5,
+        "id": 79, "title": "Renew passport", "status": "In Progress", "priority": "Critical", "completion": 0,
         "due": "2030-03-01", "owners": ["Maya Patel"], "tags": ["admin"], "owner_ids": [1],
         "description": "Before the offsite",
     }
@@ -100,11 +100,8 @@ async def test_create_personal_task_validation(mcp_client: Client) -> None:
     assert await error(mcp_client, "astravue_create_personal_task", title="x" * 501) == (
         prefix + "title: String should have at most 500 characters."
     )
-    assert await error(mcp_client, "astravue_create_personal_task", title="x", completion=101) == (
-        prefix + "completion: Input should be less than or equal to 100."
-    )
     assert await error(mcp_client, "astravue_create_personal_task", title="x", owner_ids=[2]) == (
-        prefix + "unknown owner_ids; allowed: completion, description, due, parent_task_id, priority, start, "
+        prefix + "unknown owner_ids; allowed: description, due, parent_task_id, priority, start, "
         "status, tags, title."
     )
     assert await error(mcp_client, "astravue_create_personal_task", title="x", priority="Urgent") == (

@@ -31,7 +31,7 @@ class ChecklistOut(Out):
 
 
 class ChecklistList(ListOut[ChecklistOut]):
-    done: int = Field(0, description="Checked items in the whole checklist")
+    done: int = Field(0, description="Checked items, all pages")
 
     def text(self) -> str:
         return f"{self.done} done; " + super().text()

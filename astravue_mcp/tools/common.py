@@ -236,8 +236,8 @@ OwnerIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50, des
 Completion = Annotated[int, Field(ge=0, le=100, description="Percent done, 0-100")]
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
 Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]
-StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label, e.g. In Progress")]
-PriorityLabel = Annotated[str, Field(min_length=1, max_length=100, description="Priority label, e.g. High")]
+StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label")]
+PriorityLabel = Annotated[str, Field(min_length=1, max_length=100, description="Priority label")]
 TaskSort = Annotated[Literal["dueDate", "priority", "title", "updateTime"], Field(description="Sort key")]
 SortDirection = Annotated[Literal["asc", "desc"], Field(description="Sort direction")]
 

@@ -7,7 +7,6 @@ from mcp.server.mcpserver import Context
 
 from astravue_mcp.api import models
 from astravue_mcp.tools.common import (
-    Completion,
     Limit,
     ListOut,
     PageNo,
@@ -45,7 +44,9 @@ async def list_personal_tasks(
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
     """List your personal (non-project) tasks; filter by status, priority, due range; sort."""
-    query = TaskQuery(status, priority, None, due_from, due_to, sort, direction)
+    query = TaskQuery(
+        status=status, priority=priority, due_from=due_from, due_to=due_to, sort=sort, direction=direction
+    )
     data = await api(ctx).call("list_tasks", params=query.params() | page_params(page, limit))
     return task_page(data, page, limit).out(page, limit)
 
@@ -57,7 +58,6 @@ async def create_personal_task(
     description: Text | None = None,
     start: When | None = None,
     due: When | None = None,
-    completion: Completion | None = None,
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
@@ -69,7 +69,6 @@ async def create_personal_task(
         description=description,
         start=start,
         due=due,
-        completion=completion,
         status=status,
         priority=priority,
         tags=tags,

@@ -59,7 +59,15 @@ async def list_project_tasks(
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
     """List a project's top-level tasks; filter by status, priority, owner, due range; sort."""
-    query = TaskQuery(status, priority, owner_id, due_from, due_to, sort, direction)
+    query = TaskQuery(
+        status=status,
+        priority=priority,
+        owner_id=owner_id,
+        due_from=due_from,
+        due_to=due_to,
+        sort=sort,
+        direction=direction,
+    )
     result = await fetch_project_tasks(api(ctx), space_id, project_id, query, page, limit)
     return result.out(page, limit)
 

@@ -231,6 +231,8 @@ class ArgumentError(AstravueError):
     """Arguments valid one by one but not together; reported as an isError result with this message only."""
 
 
+TaskTitle = Annotated[Title, Field(description="Task title")]
+TaskText = Annotated[Text, Field(description="Description (plain text)")]
 UserId = Annotated[int, Field(ge=1, description="User id")]
 OwnerIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50, description="Owner user ids")]
 Completion = Annotated[int, Field(ge=0, le=100, description="Percent done, 0-100")]

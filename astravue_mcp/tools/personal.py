@@ -19,8 +19,8 @@ from astravue_mcp.tools.common import (
     TaskOut,
     TaskQuery,
     TaskSort,
-    Text,
-    Title,
+    TaskText,
+    TaskTitle,
     When,
     api,
     page_params,
@@ -54,8 +54,8 @@ async def list_personal_tasks(
 @tool("personal", "Create personal task", "create")
 async def create_personal_task(
     ctx: Context,
-    title: Title,
-    description: Text | None = None,
+    title: TaskTitle,
+    description: TaskText | None = None,
     start: When | None = None,
     due: When | None = None,
     status: StatusLabel | None = None,

@@ -84,8 +84,11 @@ class EntryOut(Out):
     user: str | None = None
 
 
+def is_running(entry: models.TimeEntry) -> bool:
+    return bool(entry.running) or (entry.end_time is None and entry.start_time is not None)
+
+
 def entry_out(entry: models.TimeEntry) -> EntryOut:
-    running = bool(entry.running) or (entry.end_time is None and entry.start_time is not None)
     return EntryOut(
         id=entry.time_tracker_id,
         task_id=entry.task_id,
@@ -95,7 +98,7 @@ def entry_out(entry: models.TimeEntry) -> EntryOut:
         minutes=ms_to_minutes(entry.duration) if entry.duration is not None else None,
         billable=entry.billable,
         notes=entry.notes or None,
-        running=True if running else None,
+        running=True if is_running(entry) else None,
         user=entry.user.name if entry.user else None,
     )
 
@@ -156,9 +159,9 @@ def _said(exc: ApiError) -> str:
     return exc.message.split(": ", 1)[-1].rstrip(".")
 
 
-async def _entries(ctx: Context, operation: str, ids: dict[str, int], params: dict[str, Any]) -> list[EntryOut]:
+async def _entries(ctx: Context, operation: str, ids: dict[str, int], params: dict[str, Any]) -> list[models.TimeEntry]:
     data = await api(ctx).call(operation, ids, params=params)
-    return [_entry(e) for e in models.page_of(data).items]
+    return [models.TimeEntry.model_validate(e) for e in models.page_of(data).items]
 
 
 def _range(tool_name: str, start: dt.date | None, end: dt.date | None, user_id: int | None = None) -> dict[str, Any]:
@@ -172,22 +175,22 @@ def _range(tool_name: str, start: dt.date | None, end: dt.date | None, user_id: 
     }
 
 
-def timesheet(entries: list[EntryOut], page: int, limit: int) -> TimesheetOut:
+def timesheet(entries: list[models.TimeEntry], page: int, limit: int) -> TimesheetOut:
     """Totals over every finished entry (the API's own summary rule), then one page, newest first."""
+    done = [e for e in entries if not is_running(e)]
+    total = sum(e.duration or 0 for e in done)
+    billable = sum(e.duration or 0 for e in done if e.billable)
     # Newest first: when the list is capped, the recent entries are the ones a person asks about.
-    entries = sorted(entries, key=lambda e: (e.start or "", e.id), reverse=True)
-    done = [e for e in entries if not e.running and e.minutes is not None]
-    total = sum(e.minutes or 0 for e in done)
-    billable = sum(e.minutes or 0 for e in done if e.billable)
-    items, count, more = slice_page(entries, page, limit)
-    base = listing(items, page, limit, count, more)
+    ordered = sorted(entries, key=lambda e: (stamp(e.start_time) or "", e.time_tracker_id), reverse=True)
+    items, count, more = slice_page(ordered, page, limit)
+    base = listing([entry_out(e) for e in items], page, limit, count, more)
     return TimesheetOut(
         items=base.items,
         total=base.total,
         next_page=base.next_page,
-        total_minutes=round(total, 1),
-        billable_minutes=round(billable, 1),
-        total_hours=round(total / 60, 2),
+        total_minutes=ms_to_minutes(total),
+        billable_minutes=ms_to_minutes(billable),
+        total_hours=ms_to_hours(total),
     )
 
 
@@ -229,7 +232,7 @@ async def stop_timer(ctx: Context, task_id: TaskId) -> EntryOut:
 @tool("time", "Active timers", "read")
 async def get_active_timers(ctx: Context) -> ListOut[EntryOut]:
     """Your running timers (task, start, minutes so far). Check before starting a new one."""
-    running = await _entries(ctx, "list_active_timers", {}, {})
+    running = [entry_out(e) for e in await _entries(ctx, "list_active_timers", {}, {})]
     # Few by nature (one per task at most), so never paged.
     return ListOut[EntryOut](items=running, total=len(running))
 

@@ -1,20 +1,177 @@
-"""Read-only context a client can attach without a tool call: ``astravue://`` resources."""
+"""Read-only context a client can attach without a tool call: ``astravue://`` resources.
+
+Every resource is the text mirror of a read tool (the tool functions are called directly), so a
+resource and its tool never disagree. All of them read, so ``read_only`` changes nothing here.
+
+Completion of template arguments (space and project ids) needs the API client, but the SDK calls
+completion handlers without a request context. A middleware binds the lifespan state of each
+``completion/complete`` request to a context variable for the duration of that request; the handler
+reads it there. So completion uses the same per-request seam as the tools (``api(ctx)``), with no
+global client and nothing shared between servers or sessions.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
+from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
+
+from astravue_mcp.api import models
+from astravue_mcp.errors import AstravueError
+from astravue_mcp.tools import insights, notifications, projects, spaces, tasks
+from astravue_mcp.tools import time as timers
 
 if TYPE_CHECKING:
+    from astravue_mcp.api.client import AstravueClient
     from astravue_mcp.server import AstravueServer
 
-from astravue_mcp.tools import spaces
+PROJECTS = "astravue://spaces/{space_id}/projects"
+PROJECT = "astravue://spaces/{space_id}/projects/{project_id}"
+TASK = "astravue://tasks/{task_id}"
+MAX_COMPLETIONS = 100
+"""The protocol's cap on completion values per answer."""
+
+
+def _id(value: str, name: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ResourceError(f"{name} must be a positive integer (got {value!r}).")
+    return int(value)
+
+
+async def _read(produce: Awaitable[str]) -> str:
+    """A resource's text; a failure keeps its own message (the SDK would replace it with a generic one)."""
+    try:
+        return await produce
+    except (AstravueError, ToolError) as exc:
+        raise ResourceError(str(exc)) from None
 
 
 def register(server: AstravueServer, read_only: bool = False) -> None:
+    del read_only  # every resource is a read
+    _register_static(server)
+    _register_templates(server)
+    _register_completion(server)
+
+
+def _register_static(server: AstravueServer) -> None:
     @server.context_resource(
         "astravue://spaces", name="spaces", title="Spaces", description="Every space of the organisation (id, name)."
     )
     async def all_spaces(ctx: Context) -> str:
         return (await spaces.list_spaces(ctx, page=1, limit=200)).text()
+
+    @server.context_resource(
+        "astravue://timers/active",
+        name="active_timers",
+        title="Active timers",
+        description="Your running timers (task, start, minutes so far).",
+    )
+    async def active_timers(ctx: Context) -> str:
+        return (await timers.get_active_timers(ctx)).text()
+
+    @server.context_resource(
+        "astravue://notifications/unread",
+        name="unread_notifications",
+        title="Unread notifications",
+        description="Your unread notifications and mentions, newest first (up to 200).",
+    )
+    async def unread_notifications(ctx: Context) -> str:
+        return (await notifications.list_notifications(ctx, unread_only=True, page=1, limit=200)).text()
+
+
+def _register_templates(server: AstravueServer) -> None:
+    @server.resource(PROJECTS, name="space_projects", title="Projects in a space", description="A space's projects.")
+    async def space_projects(space_id: str, ctx: Context) -> str:
+        return await _read(_projects_text(ctx, _id(space_id, "space_id")))
+
+    @server.resource(PROJECT, name="project", title="Project overview", description="A project with its task counts.")
+    async def project(space_id: str, project_id: str, ctx: Context) -> str:
+        return await _read(_project_text(ctx, _id(space_id, "space_id"), _id(project_id, "project_id")))
+
+    @server.resource(TASK, name="task", title="Task", description="One task (project or personal) with its details.")
+    async def task(task_id: str, ctx: Context) -> str:
+        return await _read(_task_text(ctx, _id(task_id, "task_id")))
+
+
+async def _projects_text(ctx: Context, space_id: int) -> str:
+    return (await projects.list_projects(ctx, space_id=space_id, page=1, limit=200)).text()
+
+
+async def _project_text(ctx: Context, space_id: int, project_id: int) -> str:
+    project = await projects.get_project(ctx, space_id=space_id, project_id=project_id)
+    counts = await insights.get_task_counts(ctx, space_id=space_id, project_id=project_id)
+    return f"{project.text()}\ntasks: {counts.text()}"
+
+
+async def _task_text(ctx: Context, task_id: int) -> str:
+    space_id, project_id = await insights.locate_task(ctx, task_id)
+    return (await tasks.get_task(ctx, task_id=task_id, space_id=space_id, project_id=project_id)).text()
+
+
+# ---------------------------------------------------------------- completion
+_request_state: ContextVar[Any] = ContextVar("astravue_completion_state", default=None)
+
+
+async def _bind_state(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+    if ctx.method != "completion/complete":
+        return await call_next(ctx)
+    token = _request_state.set(ctx.lifespan_context)
+    try:
+        return await call_next(ctx)
+    finally:
+        _request_state.reset(token)
+
+
+def _register_completion(server: AstravueServer) -> None:
+    server.middleware.append(_bind_state)
+
+    @server.completion()
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        state = _request_state.get()
+        suggest = SUGGESTERS.get(argument.name)
+        if state is None or suggest is None:
+            return None
+        known = (context.arguments if context else None) or {}
+        try:
+            candidates = await suggest(state.client, known)
+        except AstravueError:
+            return None  # completion is a convenience: an API failure just means no suggestions
+        return _matching(candidates, argument.value)
+
+
+def _matching(candidates: list[tuple[int, str]], typed: str) -> Completion:
+    """Ids whose digits start with what was typed, or whose name contains it (case-insensitive)."""
+    typed = typed.strip().lower()
+    values = [str(i) for i, name in candidates if str(i).startswith(typed) or typed in name.lower()]
+    return Completion(values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS)
+
+
+async def _space_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
+    found = (models.Space.model_validate(s) for s in models.page_of(await client.call("list_spaces")).items)
+    return [(s.space_id, s.space_name) for s in found]
+
+
+async def _project_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
+    """Projects of the space already chosen, else of every space (a handful of calls)."""
+    chosen = known.get("space_id", "")
+    space_ids = [int(chosen)] if chosen.isdigit() else [i for i, _ in await _space_candidates(client, known)]
+    out: list[tuple[int, str]] = []
+    for space_id in space_ids:
+        data = await client.call("list_projects", {"spaceId": space_id})
+        out += [(p.project_id, p.project_name) for p in map(models.Project.model_validate, models.page_of(data).items)]
+    return out
+
+
+SUGGESTERS: dict[str, Callable[[AstravueClient, dict[str, str]], Awaitable[list[tuple[int, str]]]]] = {
+    "space_id": _space_candidates,
+    "project_id": _project_candidates,
+}

@@ -32,6 +32,8 @@ def login(settings: Settings, no_browser: bool = False, timeout: float | None = 
         return _fail(str(exc), EXIT_CONFIG)
     except (LoginError, StoreError) as exc:
         return _fail(f"Login failed: {exc}")
+    except OSError as exc:  # the token file could not be written (permissions, disk full)
+        return _fail(f"Login failed: the tokens could not be stored ({exc.strerror or exc}).")
     except KeyboardInterrupt:
         return _fail("Login cancelled.")
     who = _who(tokens)

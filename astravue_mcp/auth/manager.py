@@ -127,7 +127,10 @@ class TokenManager(httpx2.Auth):
                 return self._tokens
             store = await self._open_store()
             try:
-                await _in_thread(store.lock.acquire)
+                # Shielded: a waiter cancelled mid-acquire must still get (and then release) the
+                # lock the thread may have taken, or the store would stay locked for this process.
+                with anyio.CancelScope(shield=True):
+                    await _in_thread(store.lock.acquire)
             except StoreError as exc:
                 raise LoginUnavailable(f"Could not renew the Astravue login: {exc}. Try again.") from None
             try:

@@ -30,8 +30,8 @@ from astravue_mcp.tools.common import (
     TaskId,
     TaskOut,
     TaskQuery,
-    Text,
-    Title,
+    TaskText,
+    TaskTitle,
     UserId,
     When,
     api,
@@ -469,8 +469,8 @@ async def get_task_counts(
 
 # ---------------------------------------------------------------- bulk writes
 class NewTask(BaseModel):
-    title: Title = Field(description="Task title")
-    description: Text | None = None
+    title: TaskTitle
+    description: TaskText | None = None
     status: StatusLabel | None = None
     priority: PriorityLabel | None = None
     owner_ids: OwnerIds | None = None

@@ -36,6 +36,7 @@ HINT = "More matched than the limit: narrow with space_id or filters, or raise l
 class Env:
     client: Client
     app: Starlette
+    transport: Counting
 
     @property
     def store(self) -> Store:
@@ -56,16 +57,31 @@ class Env:
         return t.due is not None and t.due < now and not self.store.is_done(t)
 
 
+class Counting(httpx2.ASGITransport):
+    """Counts requests in flight, to check the fan-out's concurrency bound."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__(app=app)
+        self.in_flight = self.peak = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+
+
 @asynccontextmanager
-async def sandbox(elicit: Any = None, **settings: Any) -> AsyncIterator[Env]:
-    app = create_app()
-    server = build_server(
-        load_settings({}, toolsets="all", **settings).sandboxed(SANDBOX_URL), transport=httpx2.ASGITransport(app=app)
-    )
+async def sandbox(elicit: Any = None, latency_ms: float = 0, **settings: Any) -> AsyncIterator[Env]:
+    app = create_app(latency_ms=latency_ms)
+    transport = Counting(app)
+    server = build_server(load_settings({}, toolsets="all", **settings).sandboxed(SANDBOX_URL), transport=transport)
     # Legacy mode: the handshake-era protocol carries server-to-client requests (the confirmation form).
     mode = "legacy" if elicit else "auto"
     async with Client(server, elicitation_callback=elicit, mode=mode) as client:
-        yield Env(client, app)
+        yield Env(client, app, transport)
 
 
 @pytest.fixture
@@ -183,6 +199,15 @@ async def test_find_tasks_reports_a_failing_project_and_keeps_the_rest() -> None
             "project 1 (space 1): Your Astravue role does not allow you to list project tasks in org 1. "
             "Astravue said: Simulated fault (HTTP 403)"
         ]
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_fan_out_keeps_to_max_concurrency(limit: int) -> None:
+    async with sandbox(max_concurrency=limit, latency_ms=20) as env:
+        await call(env.client, "astravue_get_task_counts")
+        assert env.transport.peak == limit  # 5 projects (and 3 spaces) queue behind the limit
+        await call(env.client, "astravue_bulk_delete_tasks", **P1, task_ids=[1, 2, 3, 4, 5, 6])
+        assert env.transport.peak == limit
 
 
 async def test_find_tasks_rejects_bad_arguments(env: Env) -> None:

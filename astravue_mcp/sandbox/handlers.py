@@ -16,7 +16,7 @@ from astravue_mcp.api.endpoints import NOTIFICATION_UNREAD, TIMESHEET_RANGE
 from astravue_mcp.api.models import NotificationIds, ProjectWrite, SpaceWrite, TaskWrite, TimerWrite
 from astravue_mcp.sandbox import views
 from astravue_mcp.sandbox.listing import bool_param, day_range, int_param, page, query_tasks
-from astravue_mcp.sandbox.records import ProjectRow, TaskRow, invalid
+from astravue_mcp.sandbox.records import ProjectRow, TaskRow, TimerRow, invalid
 from astravue_mcp.sandbox.store import Store
 
 M = TypeVar("M", bound=BaseModel)
@@ -206,25 +206,18 @@ def list_active_timers(c: Call) -> Any:
     return [views.timer(c.store, t) for t in c.store.timers.values() if t.user_id == c.user_id and t.running]
 
 
-_TIMER_WRITES: dict[str, Callable[[Store], Callable[[TaskRow, int, TimerWrite], Any]]] = {
-    "start": lambda s: s.start_timer,
-    "range": lambda s: s.add_range,
-    "manual": lambda s: s.add_manual,
-}
+def _timer_write(action: Callable[[Store, TaskRow, int, TimerWrite], TimerRow]) -> Handler:
+    """Start, range and manual entries differ only in the store rule they apply."""
 
-
-def _timer_write(kind: str) -> Handler:
     def handler(c: Call) -> Any:
-        action = _TIMER_WRITES[kind](c.store)
-        return views.timer(c.store, action(c.task(), c.user_id, c.parse(TimerWrite)))
+        return views.timer(c.store, action(c.store, c.task(), c.user_id, c.parse(TimerWrite)))
 
-    handler.__name__ = f"{kind}_timer"
     return handler
 
 
-op("start_personal_task_timer", "start_project_task_timer")(_timer_write("start"))
-op("add_personal_task_time_range", "add_project_task_time_range")(_timer_write("range"))
-op("add_personal_task_manual_time", "add_project_task_manual_time")(_timer_write("manual"))
+op("start_personal_task_timer", "start_project_task_timer")(_timer_write(Store.start_timer))
+op("add_personal_task_time_range", "add_project_task_time_range")(_timer_write(Store.add_range))
+op("add_personal_task_manual_time", "add_project_task_manual_time")(_timer_write(Store.add_manual))
 
 
 @op("stop_timer")

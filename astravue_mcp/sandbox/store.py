@@ -116,17 +116,18 @@ class Store:
         creator = self.users[project.created_by if project else self.current_user_id]
         for position, d in enumerate(definitions):
             sid = self.next_id(self.statuses, "status")
-            self.statuses[sid] = Status(
-                tenant_id=self.tenant_id,
-                task_status_id=sid,
-                status_name=d["name"],
-                color=d.get("color"),
-                status_category=d["category"],
-                project_id=project.project_id if project else None,
-                space_id=project.space_id if project else None,
-                created_by=creator,
-                default=position == 0,
-            )
+            # Validated from wire names: "default" is a field the API shows but the model leaves to extras.
+            self.statuses[sid] = Status.model_validate({
+                "tenantId": self.tenant_id,
+                "taskStatusId": sid,
+                "statusName": d["name"],
+                "color": d.get("color"),
+                "statusCategory": d["category"],
+                "projectId": project.project_id if project else None,
+                "spaceId": project.space_id if project else None,
+                "createdBy": creator,
+                "default": position == 0,
+            })
             ids.append(sid)
         return ids
 
@@ -450,8 +451,8 @@ class Store:
 
     def update_timer(self, timer: TimerRow, body: TimerWrite) -> TimerRow:
         given = body.model_fields_set
-        start = utc(body.start_time) if body.start_time else timer.start
-        end = utc(body.end_time) if body.end_time else timer.end
+        start = utc(body.start_time) or timer.start
+        end = utc(body.end_time) or timer.end
         _check(self._hours_problem(body.hours, required=False))
         if body.hours is not None:
             end = start + timedelta(hours=body.hours)

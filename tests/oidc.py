@@ -5,8 +5,8 @@
   ``astravue``: short-lived JWT access tokens, rotated refresh tokens, PKCE, confidential clients.
 - :class:`Browser` plays the person: it follows the authorization redirects with a real HTTP
   client, submits the provider's login and consent forms, and finally visits the redirect URI.
-- :class:`JwtApi` is an Astravue-like API that accepts only valid, unexpired access tokens from
-  the provider (verified against its JWKS), answering 401 otherwise.
+- :class:`Realm` adds the embedded sandbox started with ``issuer=``: it accepts only valid,
+  unexpired JWT access tokens from that provider (verified against its JWKS), 401 otherwise.
 
 Node is needed: without it these tests are skipped, except under CI (``CI`` set), where they fail.
 """
@@ -22,25 +22,16 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx2
-import jwt
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from astravue_mcp.api.endpoints import ENDPOINTS
 from astravue_mcp.config import Settings, load_settings
+from astravue_mcp.sandbox import SandboxServer
 
 NODE_DIR = Path(__file__).parent / "node"
 PROVIDER_SCRIPT = NODE_DIR / "oidc_provider.mjs"
@@ -210,53 +201,6 @@ class Browser:
         raise AssertionError("too many redirects at the provider")
 
 
-class JwtApi:
-    """A minimal Astravue API: ``list_spaces`` behind JWT validation against the provider's JWKS."""
-
-    def __init__(self, issuer: str) -> None:
-        self.issuer = issuer
-        self.jwks = jwt.PyJWKClient(f"{issuer}/protocol/openid-connect/certs")
-        self.seen: Counter[str] = Counter()
-        path = ENDPOINTS["list_spaces"].path
-        self.app = Starlette(routes=[Route(path, self._spaces, methods=["GET"])])
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    async def _spaces(self, request: Request) -> JSONResponse:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer "):
-            self.seen["missing"] += 1
-            return JSONResponse({"success": False, "code": 401, "message": "no token"}, 401)
-        token = header.removeprefix("Bearer ")
-        try:
-            key = await anyio.to_thread.run_sync(self.jwks.get_signing_key_from_jwt, token)
-            claims = jwt.decode(token, key, algorithms=["RS256"], issuer=self.issuer, audience="account")
-        except jwt.ExpiredSignatureError:
-            self.seen["expired"] += 1
-            return JSONResponse({"success": False, "code": 401, "message": "token expired"}, 401)
-        except jwt.PyJWTError as exc:
-            self.seen["invalid"] += 1
-            return JSONResponse({"success": False, "code": 401, "message": f"invalid token: {exc}"}, 401)
-        self.seen["ok"] += 1
-        space = {"spaceId": 1, "spaceName": f"Space of {claims['sub']}", "tenantId": 1}
-        return JSONResponse({"success": True, "code": 200, "message": "Operation completed successfully",
-                             "data": [space]})
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test API did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
-
-
 @contextmanager
 def running_provider(redirect_ports: list[int]) -> Iterator[OidcProvider]:
     node = node_or_skip()
@@ -267,10 +211,23 @@ def running_provider(redirect_ports: list[int]) -> Iterator[OidcProvider]:
         provider.stop()
 
 
+class Recorder(httpx2.AsyncBaseTransport):
+    """The real network, noting the status of every answer (to see which path a call took)."""
+
+    def __init__(self) -> None:
+        self.real = httpx2.AsyncHTTPTransport()
+        self.statuses: list[int] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.real.handle_async_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
 class Realm:
     """What a test needs: the provider, the API, and settings pointing at both."""
 
-    def __init__(self, provider: OidcProvider, api: JwtApi, redirect_port: int) -> None:
+    def __init__(self, provider: OidcProvider, api: SandboxServer, redirect_port: int) -> None:
         self.provider = provider
         self.api = api
         self.redirect_port = redirect_port
@@ -307,11 +264,10 @@ class Realm:
 
 @contextmanager
 def realm() -> Iterator[Realm]:
-    """Provider + API for a whole test module (one Node start, about half a second)."""
+    """Provider + sandbox API for a whole test module (one Node start, about half a second)."""
     redirect_port = free_port()
     with running_provider([redirect_port]) as provider:
-        api = JwtApi(provider.issuer)
-        api.start()
+        api = SandboxServer(issuer=provider.issuer).start()
         try:
             yield Realm(provider, api, redirect_port)
         finally:

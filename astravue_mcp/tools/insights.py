@@ -407,8 +407,8 @@ async def find_tasks(
     space_id: SpaceId | None = None,
     limit: Limit = 25,
 ) -> TaskHits[TaskOut]:
-    """Search tasks in every project by keyword (title, description, tags) and filters. Stops at limit.
-    In one known project use astravue_list_project_tasks."""
+    """Search every project's tasks by keywords and filters; stops at limit. For one known project use
+    astravue_list_project_tasks."""
     filters = Filters(query, status, priority, owner_id, due_from, whole_day(due_to))
     result = await scan(ctx, filters, space_id, cap=limit)
     return hits([task_out(t) for t in sorted(result.tasks, key=_order)], result, limit, exact=not result.stopped)
@@ -418,7 +418,7 @@ async def find_tasks(
 async def list_overdue_tasks(
     ctx: Context, space_id: SpaceId | None = None, project_id: ProjectId | None = None, limit: Limit = 25
 ) -> TaskHits[OverdueTask]:
-    """Open tasks past their due date across projects (optionally one space or project), most overdue first."""
+    """Open tasks past due across projects (or one space/project), most overdue first."""
     now = datetime.now(UTC)
     result = await scan(ctx, Filters(due_to=now, open_only=True), space_id, project_id)
     late = sorted((t for t in result.tasks if is_overdue(t, now)), key=_by_due)
@@ -434,7 +434,7 @@ async def list_scheduled_tasks(
     space_id: SpaceId | None = None,
     limit: Limit = 25,
 ) -> TaskHits[TaskOut]:
-    """Open tasks due in a date window (default: today to 7 days ahead) across projects, soonest first."""
+    """Open tasks due in a window (default today to +7 days) across projects, soonest first."""
     today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
     start = due_from or today
     end = whole_day(due_to or today + timedelta(days=SCHEDULE_DAYS))
@@ -452,8 +452,8 @@ def _count(tasks: list[models.Task], now: datetime) -> dict[str, int]:
 async def get_task_counts(
     ctx: Context, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> TaskCounts:
-    """Task totals (total, open, completed, overdue): for one project given space_id and project_id,
-    otherwise overall with a per-project breakdown."""
+    """Total, open, completed and overdue task counts: of one project (space_id+project_id), or overall
+    and per project."""
     now = datetime.now(UTC)
     result = await scan(ctx, Filters(), space_id, project_id)
     overall = _count(result.tasks, now)
@@ -539,7 +539,7 @@ BulkIds = Annotated[list[TaskId], Field(min_length=1, max_length=MAX_BULK, descr
 
 @tool("insights", "Bulk create tasks", "create", bulk=True)
 async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, tasks: BulkTasks) -> BulkOut:
-    """Create up to 100 tasks in one project. Reports each item (new id or error): some may fail, others succeed."""
+    """Create up to 100 tasks in one project; reports each item's new id or error."""
     ids = {"spaceId": space_id, "projectId": project_id}
 
     async def create(item: NewTask) -> int:
@@ -550,8 +550,7 @@ async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: Project
 
 @tool("insights", "Bulk update tasks", "update", bulk=True)
 async def bulk_update_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, changes: BulkChanges) -> BulkOut:
-    """Change up to 100 tasks of one project (status, priority, owners, dates...); omitted fields stay.
-    Reports each item."""
+    """Change up to 100 tasks of one project; omitted fields stay. Reports each item."""
     await confirm(ctx, f"change {len(changes)} task(s) in project {project_id}")
 
     async def update(item: TaskChange) -> int:

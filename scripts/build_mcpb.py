@@ -4,6 +4,9 @@
     python3 scripts/build_mcpb.py              # validate + pack into dist/astravue-mcp-<version>.mcpb
     python3 scripts/build_mcpb.py --sync       # rewrite manifest.json's version and tool list from the server
 
+The bundle always gets the server's current tool list (descriptions included); the committed
+manifest.json is kept in step by tests/test_packaging.py (tool names) and ``--sync``.
+
 The bundle is of server type ``uv``: it carries ``pyproject.toml`` and the package sources, and
 Claude Desktop's uv runtime installs the dependencies. Packing uses the npm package
 ``@anthropic-ai/mcpb`` from ``tests/inspector/node_modules`` (installed by ``python3 tasks.py test``),
@@ -51,12 +54,12 @@ def package_version() -> str:
     return __version__
 
 
-def sync_manifest() -> dict[str, Any]:
-    """manifest.json with the package's version and the server's tool list; written back to disk."""
-    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+def sync_manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    """The manifest at ``path`` with the package's version and the server's tool list, written back."""
+    manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["version"] = package_version()
     manifest["tools"] = server_tools()
-    MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -72,6 +75,8 @@ def stage(target: Path) -> Path:
             destination = target / source.relative_to(ROOT)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
+    # The packed tool list is always the server's own, descriptions included, whatever was committed.
+    sync_manifest(target / "manifest.json")
     return target
 
 

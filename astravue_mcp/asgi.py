@@ -1,0 +1,74 @@
+"""The MCP server over Streamable HTTP as a deployable ASGI app: ``uvicorn astravue_mcp.asgi:app``.
+
+Settings come from the same ``ASTRAVUE_*`` variables as every other command and are checked when
+the app is first loaded, so a misconfiguration stops uvicorn at start with the variable's name.
+The app serves ``/mcp`` (Streamable HTTP) and ``/healthz`` (for the proxy's health check).
+
+Meant to run on 127.0.0.1 behind a reverse proxy (TLS there). Loopback ``Host`` headers are
+accepted on any port; the proxy's public host name must be listed in ``ASTRAVUE_ALLOWED_HOSTS``
+(DNS-rebinding protection), and once one is, ``ASTRAVUE_HTTP_TOKEN`` is required: whoever
+reaches the endpoint acts with this server's Astravue login.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from astravue_mcp.config import Settings, SettingsError, load_settings
+from astravue_mcp.http_app import _is_loopback, create_http_app
+
+LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
+LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
+
+
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _host_only(entry: str) -> str:
+    if entry.startswith("["):
+        return entry[1:].split("]", 1)[0]
+    return entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """Build the app; ``settings`` default to the environment's."""
+    from astravue_mcp.server import build_server
+
+    settings = settings or load_settings()
+    settings.require("org_id")
+    if settings.access_token is None:
+        settings.require("client_id")
+    public = [h for h in _names(settings.allowed_hosts) if not _is_loopback(_host_only(h))]
+    if public and settings.http_token is None:
+        raise SettingsError(
+            f"ASTRAVUE_ALLOWED_HOSTS names {', '.join(public)}, but ASTRAVUE_HTTP_TOKEN is not set: set a long "
+            "random token that clients must send as 'Authorization: Bearer <token>'."
+        )
+    # uvicorn's port is not known here; loopback is safe on any port (DNS rebinding needs a name).
+    widened = settings.model_copy(
+        update={
+            "allowed_hosts": ",".join([LOOPBACK_HOSTS, *_names(settings.allowed_hosts)]),
+            "allowed_origins": ",".join([LOOPBACK_ORIGINS, *_names(settings.allowed_origins)]),
+        }
+    )
+    return create_http_app(build_server(widened), widened, host="127.0.0.1", port=8000)
+
+
+@cache
+def _app() -> ASGIApp:
+    from astravue_mcp.cli import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level)  # the same redacting stderr logging as the CLI
+    return create_app(settings)
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first access (uvicorn's getattr), not at import: importing never needs settings.
+    if name == "app":
+        return _app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

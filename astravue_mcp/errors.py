@@ -9,6 +9,14 @@ class AstravueError(Exception):
     """Base of every anticipated failure; ``str()`` is the message shown to the model."""
 
 
+class InvalidArguments(AstravueError):
+    """Arguments valid one by one but not together (checked before any API call)."""
+
+
+class NotConfirmed(AstravueError):
+    """The person declined a delete or bulk change when asked."""
+
+
 class AuthError(AstravueError):
     """No usable login: the message tells the person which command fixes it."""
 
@@ -26,6 +34,8 @@ class ApiError(AstravueError):
     field_errors: list[tuple[str, str]] = field(default_factory=list)
     outcome_unknown: bool = False
     retry_after: float | None = None
+    api_message: str = ""
+    """Astravue's own words, for tools that rephrase the failure."""
 
     def __str__(self) -> str:
         return self.message

@@ -16,16 +16,16 @@ def sandbox_client(**settings: object) -> Client:
     return Client(sandbox_server(load_settings({}, **settings)))
 
 
-async def call(client: Client, name: str, **args: Any) -> Any:
+async def call(client: Client, tool: str, /, **args: Any) -> Any:
     """Call a tool that must succeed; return its structured content."""
-    result = await client.call_tool(name, args)
+    result = await client.call_tool(tool, args)
     assert not result.is_error, result.content[0].text
     return result.structured_content
 
 
-async def error(client: Client, name: str, **args: Any) -> str:
+async def error(client: Client, tool: str, /, **args: Any) -> str:
     """Call a tool that must fail; return the message the model reads."""
-    result = await client.call_tool(name, args)
+    result = await client.call_tool(tool, args)
     assert result.is_error, result.structured_content
     assert result.structured_content is None
     return result.content[0].text

@@ -112,7 +112,7 @@ async def test_task_resource_errors_keep_their_message(mcp_client: Client) -> No
     )
     assert await read_error(mcp_client, "astravue://tasks/abc") == "task_id must be a positive integer (got 'abc')."
     assert await read_error(mcp_client, "astravue://spaces/9/projects") == (
-        "Space 9 was not found in org 1. Check the id with a list tool. Astravue said: Space 9 was not found"
+        "Space 9 was not found in org 1. Check the id with a list tool."
     )
 
 

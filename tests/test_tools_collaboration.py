@@ -118,8 +118,7 @@ async def test_get_subtask_checklists(mcp_client: Client) -> None:
         "done": 2,
     }
     assert await error(mcp_client, "astravue_get_task_checklists", task_id=2, subtask_id=73) == (
-        "Subtask 73 was not found in org 1. Check the id with a list tool. "
-        "Astravue said: Subtask 73 of task 2 was not found"
+        "Subtask 73 of task 2 was not found in org 1. Check the id with a list tool."
     )
     assert (await error(mcp_client, "astravue_get_task_checklists", task_id=999)).startswith(
         "Task 999 was not found in org 1."

@@ -214,7 +214,7 @@ async def test_find_tasks_rejects_bad_arguments(env: Env) -> None:
     assert "limit" in await error(env.client, "astravue_find_tasks", limit=201)
     assert "query" in await error(env.client, "astravue_find_tasks", query="")
     assert await error(env.client, "astravue_find_tasks", space_id=99) == (
-        "Space 99 was not found in org 1. Check the id with a list tool. Astravue said: Space 99 was not found"
+        "Space 99 was not found in org 1. Check the id with a list tool."
     )
 
 
@@ -298,8 +298,7 @@ async def test_get_task_counts_one_project(env: Env) -> None:
 
 async def test_get_task_counts_unknown_project(env: Env) -> None:
     assert await error(env.client, "astravue_get_task_counts", space_id=2, project_id=1) == (
-        "Project 1 in space 2 was not found in org 1. Check the id with a list tool. "
-        "Astravue said: Project 1 in space 2 was not found"
+        "Project 1 in space 2 was not found in org 1. Check the id with a list tool."
     )
 
 
@@ -376,8 +375,7 @@ async def test_bulk_create_all_failing_is_an_error(env: Env) -> None:
     assert message.splitlines() == [
         "Could not create any of the 1 task(s).",
         "0 succeeded, 1 failed",
-        "- #0: error: Project 99 in space 1 was not found in org 1. Check the id with a list tool. "
-        "Astravue said: Project 99 in space 1 was not found",
+        "- #0: error: Project 99 in space 1 was not found in org 1. Check the id with a list tool.",
     ]
 
 
@@ -415,8 +413,7 @@ async def test_bulk_update_partial_failure_and_state(env: Env) -> None:
                 "index": 1,
                 "id": 999,
                 "ok": False,
-                "error": "Task 999 in project 1 was not found in org 1. Check the id with a list tool. "
-                "Astravue said: Task 999 in project 1 was not found",
+                "error": "Task 999 in project 1 was not found in org 1. Check the id with a list tool.",
             },
             {"index": 2, "id": 4, "ok": True},
         ],
@@ -476,8 +473,7 @@ async def test_bulk_delete_partial_failure_and_state(env: Env) -> None:
                 "index": 1,
                 "id": 40,
                 "ok": False,
-                "error": "Task 40 in project 1 was not found in org 1. Check the id with a list tool. "
-                "Astravue said: Task 40 in project 1 was not found",
+                "error": "Task 40 in project 1 was not found in org 1. Check the id with a list tool.",
             },
             {"index": 2, "id": 7, "ok": True},
         ],

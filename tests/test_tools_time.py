@@ -145,7 +145,7 @@ async def test_timer_conflicts_and_wrong_scope_are_actionable(mcp_client: Client
         "Stop the running one with astravue_stop_timer (astravue_get_active_timers lists them)."
     )
     assert await error(mcp_client, "astravue_start_timer", task_id=5) == (
-        "Task 5 was not found in org 1. Check the id with a list tool. Astravue said: Task 5 was not found. "
+        "Task 5 was not found in org 1. Check the id with a list tool. "
         "If it is a project task, pass its project_id."
     )
     assert await error(mcp_client, "astravue_stop_timer", task_id=63) == (
@@ -291,8 +291,7 @@ async def test_update_time_entry_validation_and_not_found(mcp_client: Client) ->
         mcp_client, "astravue_update_time_entry", entry_id=6, start=at(-1, "12:00:00"), end=at(-1, "11:00:00")
     ) == ("Invalid arguments for astravue_update_time_entry: end: must be after start.")
     assert await error(mcp_client, "astravue_update_time_entry", entry_id=999, billable=True) == (
-        "Time entry 999 was not found in org 1. Check the id with a list tool. "
-        "Astravue said: Time entry 999 was not found"
+        "Time entry 999 was not found in org 1. Check the id with a list tool."
     )
     # An end before the stored start is only known to the API: its field error comes through.
     assert "endTime: must be after startTime" in await error(

@@ -263,7 +263,8 @@ class AstravueClient:
         elif status == 403:
             text = f"Your Astravue role does not allow you to {what} in org {org}.{said}"
         elif status == 404:
-            text = self._not_found(endpoint, ids) + said
+            # The API's own words only when they add something beyond "not found".
+            text = self._not_found(endpoint, ids) + ("" if "not found" in api_message.lower() else said)
         elif status in (409, 422):
             text = f"Astravue refused to {what}: {api_message or 'the request conflicts with the current state'}."
         elif status == 429:
@@ -274,10 +275,11 @@ class AstravueClient:
             )
         elif status >= 500:
             text = f"Astravue had a problem (HTTP {status}) while trying to {what}. {self._recheck(endpoint)}"
-            return ApiError(text, status, operation, fields, outcome_unknown=endpoint.method != "GET")
+            return ApiError(text, status, operation, fields, outcome_unknown=endpoint.method != "GET",
+                            api_message=api_message)
         else:
             text = f"Astravue answered HTTP {status} to {what}.{said}"
-        return ApiError(text, status, operation, fields)
+        return ApiError(text, status, operation, fields, api_message=api_message)
 
     def _not_found(self, endpoint: Endpoint, ids: dict[str, int]) -> str:
         key = {
@@ -292,7 +294,9 @@ class AstravueClient:
             scope = ""
             if endpoint.kind == "project" and "spaceId" in ids:
                 scope = f" in space {ids['spaceId']}"
-            elif endpoint.kind in ("task", "subtask") and "projectId" in ids:
+            elif endpoint.kind == "subtask" and "taskId" in ids:
+                scope = f" of task {ids['taskId']}"
+            elif endpoint.kind == "task" and "projectId" in ids:
                 scope = f" in project {ids['projectId']}"
             return f"{endpoint.kind.capitalize()} {ids[key]}{scope} was not found{org}. Check the id with a list tool."
         return f"Astravue has no {endpoint.method} {endpoint.path}{org} (HTTP 404). Run `astravue-mcp doctor`."

@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, BeforeValidator, Field
+from mcp.shared.exceptions import NoBackChannelError
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from astravue_mcp.api import endpoints, models
-from astravue_mcp.errors import AstravueError
+from astravue_mcp.errors import InvalidArguments, NotConfirmed
 from astravue_mcp.tools.registry import Out
 
 if TYPE_CHECKING:
@@ -27,10 +27,10 @@ SpaceId = Annotated[int, Field(ge=1, description="Space id")]
 ProjectId = Annotated[int, Field(ge=1, description="Project id")]
 TaskId = Annotated[int, Field(ge=1, description="Task id")]
 Limit = Annotated[int, Field(ge=1, le=200, description="Max items")]
-PageNo = Annotated[int, Field(ge=1, le=10_000, description="Page number")]
-Title = Annotated[str, Field(min_length=1, max_length=500)]
-Text = Annotated[str, Field(max_length=20_000)]
-Label = Annotated[str, Field(min_length=1, max_length=100)]
+PageNo = Annotated[int, Field(ge=1, description="Page number")]
+Title = Annotated[str, Field(min_length=1, max_length=500, description="Name")]
+Text = Annotated[str, Field(max_length=20_000, description="Description")]
+Label = Annotated[str, Field(min_length=1, max_length=100, description="Label")]
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -53,7 +53,8 @@ def _as_utc(value: Any) -> Any:
 When = Annotated[
     datetime,
     BeforeValidator(_as_utc),
-    Field(description="ISO 8601, e.g. 2026-12-01 or 2026-12-01T17:00:00+01:00 (no offset = UTC)"),
+    # Published as a plain string: a date-only value is accepted too, which "format: date-time" would forbid.
+    WithJsonSchema({"type": "string", "description": "ISO 8601 date or time; UTC if no offset"}),
 ]
 
 
@@ -220,16 +221,18 @@ async def confirm(ctx: Context, what: str) -> None:
     caps = ctx.client_capabilities
     if caps is None or caps.elicitation is None:
         return
-    result = await ctx.elicit(f"Confirm: {what}?", Confirmation)
+    try:
+        result = await ctx.elicit(f"Confirm: {what}?", Confirmation)
+    except NoBackChannelError:
+        # A 2026-07-28 connection without a way to ask mid-call: same as a client without forms.
+        return
     if result.action != "accept" or not result.data.confirm:
-        raise ToolError(f"Not done: the person did not confirm ({what}).")
+        raise NotConfirmed(f"Not done: the person did not confirm ({what}).")
 
 
 # ---------------------------------------------------------------- tasks
 # Shared by the tasks, personal, collaboration and insights areas.
-class ArgumentError(AstravueError):
-    """Arguments valid one by one but not together; reported as an isError result with this message only."""
-
+ArgumentError = InvalidArguments
 
 TaskTitle = Annotated[Title, Field(description="Task title")]
 TaskText = Annotated[Text, Field(description="Description (plain text)")]
@@ -240,8 +243,12 @@ TagName = Annotated[str, Field(min_length=1, max_length=100)]
 Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]
 StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label")]
 PriorityLabel = Annotated[str, Field(min_length=1, max_length=100, description="Priority label")]
-TaskSort = Annotated[Literal["dueDate", "priority", "title", "updateTime"], Field(description="Sort key")]
-SortDirection = Annotated[Literal["asc", "desc"], Field(description="Sort direction")]
+_SORT_KEYS = ("dueDate", "priority", "title", "updateTime")
+# One parameter instead of key + direction: "-dueDate" sorts descending (fewer schema bytes, one choice).
+TaskSort = Annotated[
+    Literal[_SORT_KEYS + tuple(f"-{k}" for k in _SORT_KEYS)],  # type: ignore[valid-type]
+    Field(description="Sort key; prefix - for descending"),
+]
 
 
 def query_time(value: datetime) -> str:
@@ -259,7 +266,6 @@ class TaskQuery:
     due_from: datetime | None = None
     due_to: datetime | None = None
     sort: str | None = None
-    direction: str | None = None
 
     def params(self) -> dict[str, Any]:
         values = {
@@ -271,8 +277,8 @@ class TaskQuery:
         }
         out = {endpoints.TASK_FILTERS[k]: v for k, v in values.items() if v is not None}
         if self.sort:
-            out[endpoints.SORT_BY] = self.sort
-            out[endpoints.SORT_DIR] = self.direction or "asc"
+            out[endpoints.SORT_BY] = self.sort.removeprefix("-")
+            out[endpoints.SORT_DIR] = "desc" if self.sort.startswith("-") else "asc"
         return out
 
 

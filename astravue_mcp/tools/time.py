@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field, PlainSerializer
 
 from astravue_mcp.api import endpoints, models
-from astravue_mcp.errors import ApiError, AstravueError
+from astravue_mcp.errors import ApiError, InvalidArguments
 from astravue_mcp.tools.common import (
     Deleted,
     Limit,
@@ -41,9 +41,9 @@ UserId = Annotated[int | None, Field(ge=1, description="Only this user's entries
 Moment = Annotated[When, Field(description="ISO 8601 time; no offset = UTC")]
 
 
-def _invalid(tool_name: str, problem: str) -> AstravueError:
+def _invalid(tool_name: str, problem: str) -> InvalidArguments:
     """Same wording as the server's own argument errors, so a model reacts the same way."""
-    return AstravueError(f"Invalid arguments for astravue_{tool_name}: {problem}.")
+    return InvalidArguments(f"Invalid arguments for astravue_{tool_name}: {problem}.")
 
 
 # ---------------------------------------------------------------- outputs
@@ -155,8 +155,8 @@ async def _write_on_task(
 
 
 def _said(exc: ApiError) -> str:
-    """The API's own reason from a conflict message ("Astravue refused to X: <reason>.")."""
-    return exc.message.split(": ", 1)[-1].rstrip(".")
+    """The API's own reason, without our "Astravue refused to ..." framing."""
+    return (exc.api_message or exc.message.split(": ", 1)[-1]).rstrip(".")
 
 
 async def _entries(ctx: Context, operation: str, ids: dict[str, int], params: dict[str, Any]) -> list[models.TimeEntry]:

@@ -50,7 +50,7 @@ async def test_list_personal_tasks_filters_and_sort(mcp_client: Client) -> None:
     assert await listed(due_from=day(3), due_to=day(10)) == [61, 64]
     # A task without a due date stays last whichever the direction.
     assert await listed(sort="dueDate") == [63, 62, 61, 64, 65, 66]
-    assert await listed(sort="dueDate", direction="desc") == [65, 64, 61, 62, 63, 66]
+    assert await listed(sort="-dueDate") == [65, 64, 61, 62, 63, 66]
 
 
 async def test_list_personal_tasks_errors(mcp_client: Client) -> None:
@@ -60,7 +60,7 @@ async def test_list_personal_tasks_errors(mcp_client: Client) -> None:
     )
     assert await error(mcp_client, "astravue_list_personal_tasks", owner_id=1) == (
         "Invalid arguments for astravue_list_personal_tasks: unknown owner_id; "
-        "allowed: direction, due_from, due_to, limit, page, priority, sort, status."
+        "allowed: due_from, due_to, limit, page, priority, sort, status."
     )
     assert await error(mcp_client, "astravue_list_personal_tasks", page=0) == (
         "Invalid arguments for astravue_list_personal_tasks: page: Input should be greater than or equal to 1."

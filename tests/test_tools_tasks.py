@@ -89,8 +89,8 @@ async def test_list_project_tasks_sorts(mcp_client: Client) -> None:
     async def order(**sort: Any) -> list[int]:
         return ids(await call(mcp_client, "astravue_list_project_tasks", **P1, **sort))
 
-    assert await order(sort="dueDate", direction="desc") == [11, 6, 7, 4, 12, 2, 10, 3, 9, 5, 8, 1]
-    assert await order(sort="priority", direction="desc") == [4, 5, 1, 2, 9, 10, 3, 7, 8, 12, 6, 11]
+    assert await order(sort="-dueDate") == [11, 6, 7, 4, 12, 2, 10, 3, 9, 5, 8, 1]
+    assert await order(sort="-priority") == [4, 5, 1, 2, 9, 10, 3, 7, 8, 12, 6, 11]
     assert (await order(sort="title"))[:3] == [9, 6, 10]
 
 
@@ -104,7 +104,8 @@ async def test_list_project_tasks_errors(mcp_client: Client) -> None:
     )
     assert await error(mcp_client, "astravue_list_project_tasks", **P1, sort="owner") == (
         "Invalid arguments for astravue_list_project_tasks: sort: "
-        "Input should be 'dueDate', 'priority', 'title' or 'updateTime'."
+        "Input should be 'dueDate', 'priority', 'title', 'updateTime', '-dueDate', '-priority', '-title' or "
+        "'-updateTime'."
     )
     assert await error(mcp_client, "astravue_list_project_tasks", **P1, limit=201) == (
         "Invalid arguments for astravue_list_project_tasks: limit: Input should be less than or equal to 200."

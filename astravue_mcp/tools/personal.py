@@ -11,7 +11,6 @@ from astravue_mcp.tools.common import (
     ListOut,
     PageNo,
     PriorityLabel,
-    SortDirection,
     StatusLabel,
     Tags,
     TaskDetail,
@@ -39,13 +38,12 @@ async def list_personal_tasks(
     due_from: When | None = None,
     due_to: When | None = None,
     sort: TaskSort | None = None,
-    direction: SortDirection = "asc",
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
     """List your personal (non-project) tasks; filter by status, priority, due range; sort."""
     query = TaskQuery(
-        status=status, priority=priority, due_from=due_from, due_to=due_to, sort=sort, direction=direction
+        status=status, priority=priority, due_from=due_from, due_to=due_to, sort=sort
     )
     data = await api(ctx).call("list_tasks", params=query.params() | page_params(page, limit))
     return task_page(data, page, limit).out(page, limit)

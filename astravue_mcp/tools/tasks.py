@@ -19,7 +19,6 @@ from astravue_mcp.tools.common import (
     PageNo,
     PriorityLabel,
     ProjectId,
-    SortDirection,
     SpaceId,
     StatusLabel,
     Tags,
@@ -54,7 +53,6 @@ async def list_project_tasks(
     due_from: When | None = None,
     due_to: When | None = None,
     sort: TaskSort | None = None,
-    direction: SortDirection = "asc",
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
@@ -66,7 +64,6 @@ async def list_project_tasks(
         due_from=due_from,
         due_to=due_to,
         sort=sort,
-        direction=direction,
     )
     result = await fetch_project_tasks(api(ctx), space_id, project_id, query, page, limit)
     return result.out(page, limit)

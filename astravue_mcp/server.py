@@ -7,7 +7,6 @@ on the first tool call, so the stdio server answers ``initialize`` at once.
 from __future__ import annotations
 
 import json
-
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field

@@ -54,7 +54,7 @@ When = Annotated[
     datetime,
     BeforeValidator(_as_utc),
     # Published as a plain string: a date-only value is accepted too, which "format: date-time" would forbid.
-    WithJsonSchema({"type": "string", "description": "ISO 8601 date or time; UTC if no offset"}),
+    WithJsonSchema({"type": "string", "description": "ISO 8601; UTC if no offset"}),
 ]
 
 
@@ -235,10 +235,10 @@ async def confirm(ctx: Context, what: str) -> None:
 ArgumentError = InvalidArguments
 
 TaskTitle = Annotated[Title, Field(description="Task title")]
-TaskText = Annotated[Text, Field(description="Description (plain text)")]
+TaskText = Annotated[Text, Field(description="Plain text")]
 UserId = Annotated[int, Field(ge=1, description="User id")]
 OwnerIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50, description="Owner user ids")]
-Completion = Annotated[int, Field(ge=0, le=100, description="Percent done, 0-100")]
+Completion = Annotated[int, Field(ge=0, le=100, description="Percent done")]
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
 Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]
 StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label")]

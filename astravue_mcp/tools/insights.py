@@ -52,7 +52,7 @@ MAX_BULK = 100
 SCHEDULE_DAYS = 7
 
 Keyword = Annotated[
-    str, Field(min_length=1, max_length=200, description="Words that must all be in title, description or tags")
+    str, Field(min_length=1, max_length=200, description="Keywords, all in title, description or tags")
 ]
 
 Item = TypeVar("Item")
@@ -407,8 +407,7 @@ async def find_tasks(
     space_id: SpaceId | None = None,
     limit: Limit = 25,
 ) -> TaskHits[TaskOut]:
-    """Search every project's tasks by keywords and filters; stops at limit. For one known project use
-    astravue_list_project_tasks."""
+    """Search tasks of all projects by keywords and filters; stops at limit (one project: list_project_tasks)."""
     filters = Filters(query, status, priority, owner_id, due_from, whole_day(due_to))
     result = await scan(ctx, filters, space_id, cap=limit)
     return hits([task_out(t) for t in sorted(result.tasks, key=_order)], result, limit, exact=not result.stopped)
@@ -452,8 +451,7 @@ def _count(tasks: list[models.Task], now: datetime) -> dict[str, int]:
 async def get_task_counts(
     ctx: Context, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> TaskCounts:
-    """Total, open, completed and overdue task counts: of one project (space_id+project_id), or overall
-    and per project."""
+    """Total, open, completed and overdue counts: of one project, or overall and per project."""
     now = datetime.now(UTC)
     result = await scan(ctx, Filters(), space_id, project_id)
     overall = _count(result.tasks, now)
@@ -532,14 +530,14 @@ async def run_bulk(
 
 BulkTasks = Annotated[list[NewTask], Field(min_length=1, max_length=MAX_BULK, description="Tasks to create (max 100)")]
 BulkChanges = Annotated[
-    list[TaskChange], Field(min_length=1, max_length=MAX_BULK, description="Changes, one per task (max 100)")
+    list[TaskChange], Field(min_length=1, max_length=MAX_BULK, description="One change per task")
 ]
 BulkIds = Annotated[list[TaskId], Field(min_length=1, max_length=MAX_BULK, description="Task ids (max 100)")]
 
 
 @tool("insights", "Bulk create tasks", "create", bulk=True)
 async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, tasks: BulkTasks) -> BulkOut:
-    """Create up to 100 tasks in one project; reports each item's new id or error."""
+    """Create up to 100 tasks in one project; reports each new id or error."""
     ids = {"spaceId": space_id, "projectId": project_id}
 
     async def create(item: NewTask) -> int:

@@ -65,8 +65,8 @@ async def list_notifications(
 @tool("notifications", "Mark notifications read", "update")
 async def mark_notification_read(
     ctx: Context,
-    ids: Annotated[NotificationIdList | None, Field(description="Notification ids to mark read")] = None,
-    all: Annotated[bool, Field(description="true to mark every notification read")] = False,
+    ids: Annotated[NotificationIdList | None, Field(description="Notification ids")] = None,
+    all: Annotated[bool, Field(description="Mark all read")] = False,
 ) -> MarkedRead:
     """Mark notifications read: give ids, or all=true for every one."""
     if bool(ids) == all:

@@ -13,7 +13,6 @@ from astravue_mcp.tools.common import (
     PriorityLabel,
     StatusLabel,
     Tags,
-    TaskDetail,
     TaskId,
     TaskOut,
     TaskQuery,
@@ -23,7 +22,7 @@ from astravue_mcp.tools.common import (
     When,
     api,
     page_params,
-    task_detail,
+    task_out,
     task_page,
     task_write,
 )
@@ -42,9 +41,7 @@ async def list_personal_tasks(
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
     """List your personal (non-project) tasks; filter by status, priority, due range; sort."""
-    query = TaskQuery(
-        status=status, priority=priority, due_from=due_from, due_to=due_to, sort=sort
-    )
+    query = TaskQuery(status=status, priority=priority, due_from=due_from, due_to=due_to, sort=sort)
     data = await api(ctx).call("list_tasks", params=query.params() | page_params(page, limit))
     return task_page(data, page, limit).out(page, limit)
 
@@ -60,8 +57,8 @@ async def create_personal_task(
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
     parent_task_id: TaskId | None = None,
-) -> TaskDetail:
-    """Create a personal task (a subtask if parent_task_id is set). Returns it with its id."""
+) -> TaskOut:
+    """Create a personal task (a subtask if parent_task_id is set)."""
     body = task_write(
         title=title,
         description=description,
@@ -72,4 +69,4 @@ async def create_personal_task(
         tags=tags,
         parent_id=parent_task_id,
     ).wire()
-    return task_detail(models.Task.model_validate(await api(ctx).call("create_task", body=body)))
+    return task_out(models.Task.model_validate(await api(ctx).call("create_task", body=body)))

@@ -60,7 +60,7 @@ async def create_project(
     start: When | None = None,
     due: When | None = None,
 ) -> ProjectOut:
-    """Create a project in a space. Returns it with its new id."""
+    """Create a project in a space."""
     body = models.ProjectWrite(
         project_name=name, description=description, status=status, priority=priority, start_date=start, due_date=due
     ).wire()

@@ -43,7 +43,7 @@ async def get_space(ctx: Context, space_id: SpaceId) -> SpaceOut:
 async def create_space(
     ctx: Context, name: Title, description: Text | None = None, color: Label | None = None
 ) -> SpaceOut:
-    """Create a space. Returns it with its new id."""
+    """Create a space."""
     body = models.SpaceWrite(space_name=name, description=description, color=color).wire()
     return space_out(models.Space.model_validate(await api(ctx).call("create_space", body=body)))
 
@@ -56,7 +56,7 @@ async def update_space(
     description: Text | None = None,
     color: Label | None = None,
 ) -> SpaceOut:
-    """Rename a space or change its description/color; omitted fields stay as they are."""
+    """Rename a space or change its description/color; omitted fields stay."""
     body = models.SpaceWrite(space_name=name, description=description, color=color).wire()
     data = await api(ctx).call("update_space", {"spaceId": space_id}, body=body)
     return space_out(models.Space.model_validate(data))

@@ -37,6 +37,7 @@ from astravue_mcp.tools.common import (
     fetch_project_tasks,
     in_project,
     task_detail,
+    task_out,
     task_write,
 )
 from astravue_mcp.tools.registry import tool
@@ -84,8 +85,8 @@ async def create_task(
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
     parent_task_id: TaskId | None = None,
-) -> TaskDetail:
-    """Create a project task (a subtask if parent_task_id is set). Returns it with its id."""
+) -> TaskOut:
+    """Create a project task (a subtask if parent_task_id is set)."""
     body = task_write(
         title=title,
         description=description,
@@ -99,7 +100,7 @@ async def create_task(
         parent_id=parent_task_id,
     ).wire()
     data = await api(ctx).call("create_project_task", {"spaceId": space_id, "projectId": project_id}, body=body)
-    return task_detail(in_project(models.Task.model_validate(data), space_id, project_id))
+    return task_out(in_project(models.Task.model_validate(data), space_id, project_id))
 
 
 @tool(("tasks", "personal"), "Get task", "read")
@@ -126,9 +127,8 @@ async def update_task(
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
-) -> TaskDetail:
-    """Change a task's given fields (owner_ids, tags replace the lists). space_id+project_id only for a project
-    task."""
+) -> TaskOut:
+    """Change the given fields (owner_ids/tags replace lists); space_id+project_id only for a project task."""
     ref = TaskRef(task_id, space_id, project_id)
     body = task_write(
         title=title,
@@ -143,7 +143,7 @@ async def update_task(
     ).wire()
     if not body:
         raise ArgumentError("Invalid arguments: nothing to change; give at least one field besides the ids.")
-    return task_detail(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))
+    return task_out(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))
 
 
 @tool(("tasks", "personal"), "Delete task", "delete")

@@ -33,12 +33,12 @@ from astravue_mcp.tools.registry import Out, tool
 
 # ---------------------------------------------------------------- arguments
 EntryId = Annotated[int, Field(ge=1, description="Time entry id")]
-TaskProject = Annotated[int | None, Field(ge=1, description="Project id; omit for a personal task")]
+TaskProject = Annotated[int | None, Field(ge=1, description="Omit for a personal task")]
 Billable = Annotated[bool | None, Field(description="Billable? Omit unless told")]
 Notes = Annotated[str | None, Field(max_length=2000, description="What was done")]
 Day = Annotated[dt.date, Field(description="YYYY-MM-DD, inclusive")]
 UserId = Annotated[int | None, Field(ge=1, description="Only this user's entries")]
-Moment = Annotated[When, Field(description="ISO 8601 time; no offset = UTC")]
+Moment = Annotated[When, Field(description="ISO 8601; UTC if no offset")]
 
 
 def _invalid(tool_name: str, problem: str) -> InvalidArguments:
@@ -231,7 +231,7 @@ async def stop_timer(ctx: Context, task_id: TaskId) -> EntryOut:
 
 @tool("time", "Active timers", "read")
 async def get_active_timers(ctx: Context) -> ListOut[EntryOut]:
-    """Your running timers (task, start, minutes so far). Check before starting a new one."""
+    """Your running timers (task, start, minutes so far)."""
     running = [entry_out(e) for e in await _entries(ctx, "list_active_timers", {}, {})]
     # Few by nature (one per task at most), so never paged.
     return ListOut[EntryOut](items=running, total=len(running))
@@ -328,7 +328,7 @@ async def get_project_time_entries(
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> TimesheetOut:
-    """A project's timesheet: all members' entries (optionally between two dates), newest first, with totals."""
+    """All members' time entries of a project (optionally between dates), newest first, with totals."""
     entries = await _entries(
         ctx, "get_project_timesheet", {"projectId": project_id}, _range("get_project_time_entries", start, end)
     )

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from astravue_mcp.config import Settings, SettingsError, load_settings
-from astravue_mcp.http_app import _is_loopback, create_http_app
+from astravue_mcp.http_app import is_loopback, create_http_app
 
 LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings.require("org_id")
     if settings.access_token is None:
         settings.require("client_id")
-    public = [h for h in _names(settings.allowed_hosts) if not _is_loopback(_host_only(h))]
+    public = [h for h in _names(settings.allowed_hosts) if not is_loopback(_host_only(h))]
     if public and settings.http_token is None:
         raise SettingsError(
             f"ASTRAVUE_ALLOWED_HOSTS names {', '.join(public)}, but ASTRAVUE_HTTP_TOKEN is not set: set a long "

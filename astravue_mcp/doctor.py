@@ -238,10 +238,9 @@ def _check_expiry(section: Section, tokens: Any, now: float) -> None:
 
 
 async def _check_refresh(section: Section, manager: Any, access_token: str) -> None:
-    # TokenManager has no public "refresh now"; _refresh is its single-flight, store-locked renewal
-    # (the same path a 401 takes), which is exactly what this check must exercise.
+    # The same single-flight, store-locked renewal a 401 takes: exactly what this check must exercise.
     try:
-        renewed = await manager._refresh(rejected=access_token)
+        renewed = await manager.refresh_now(rejected=access_token)
     except AstravueError as exc:
         section.add("FAIL", "refresh", str(exc))
         return

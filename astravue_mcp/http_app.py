@@ -25,7 +25,7 @@ log = logging.getLogger("astravue_mcp.http")
 MAX_BODY = 1_000_000
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -37,7 +37,7 @@ def _is_loopback(host: str) -> bool:
 def security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
     hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "127.0.0.1", "localhost"]
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
-    if not _is_loopback(host):
+    if not is_loopback(host):
         hosts += [f"{host}:{port}", host]
     hosts += [h.strip() for h in (settings.allowed_hosts or "").split(",") if h.strip()]
     origins += [o.strip() for o in (settings.allowed_origins or "").split(",") if o.strip()]
@@ -66,7 +66,7 @@ class BearerGate:
 
 
 def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> ASGIApp:
-    if not _is_loopback(host) and settings.http_token is None:
+    if not is_loopback(host) and settings.http_token is None:
         raise SettingsError(
             f"Refusing to listen on {host} without ASTRAVUE_HTTP_TOKEN: set a long random token that clients must "
             "send as 'Authorization: Bearer <token>', or bind to 127.0.0.1."

@@ -118,6 +118,10 @@ class TokenManager(httpx2.Auth):
             self._dead_refresh_token = None
         self._tokens = stored
 
+    async def refresh_now(self, rejected: str) -> TokenSet:
+        """Renew now, exactly as a 401 would (single flight, store lock, rotation); for ``doctor --refresh``."""
+        return await self._refresh(rejected)
+
     async def _refresh(self, rejected: str) -> TokenSet:
         """Renew the access token that was found expiring or was rejected (single flight)."""
         async with self._lock:

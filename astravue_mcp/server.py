@@ -17,7 +17,8 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
-from mcp_types import CallToolResult, InputRequiredResult
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 
 from astravue_mcp import __version__
@@ -118,6 +119,22 @@ class AstravueServer(MCPServer[AppState]):
             return [ReadResourceContents(content=await handler(context), mime_type="text/plain")]
         except AstravueError as exc:
             raise ResourceError(str(exc)) from None
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        """A missing or unknown prompt argument is the caller's mistake: an invalid-params error naming it."""
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {name!r}.")
+        declared = prompt.arguments or []
+        given = set(arguments or {})
+        missing = sorted(a.name for a in declared if a.required and a.name not in given)
+        unknown = sorted(given - {a.name for a in declared})
+        problems = [
+            f"{label} {', '.join(names)}" for label, names in (("missing", missing), ("unknown", unknown)) if names
+        ]
+        if problems:
+            raise MCPError(code=INVALID_PARAMS, message=f"Prompt {name}: {'; '.join(problems)}.")
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Any = None

@@ -196,10 +196,19 @@ async def test_prompts_use_their_arguments(mcp_client: Client) -> None:
     assert "astravue://tasks/42" in await prompt_text(mcp_client, "task_breakdown", task_id="42")
 
 
-async def test_a_required_prompt_argument_is_enforced(mcp_client: Client) -> None:
-    # The SDK reports the missing argument only in its log; the client sees a generic internal error.
-    with pytest.raises(MCPError):
+async def test_prompt_argument_mistakes_are_invalid_params_naming_the_argument(mcp_client: Client) -> None:
+    with pytest.raises(MCPError) as missing:
         await mcp_client.get_prompt("sprint_planner", None)
+    assert (missing.value.error.code, missing.value.error.message) == (
+        -32602,
+        "Prompt sprint_planner: missing sprint_goal.",
+    )
+    with pytest.raises(MCPError) as unknown:
+        await mcp_client.get_prompt("task_breakdown", {"task_id": "1", "depth": "3"})
+    assert unknown.value.error.message == "Prompt task_breakdown: unknown depth."
+    with pytest.raises(MCPError) as nothing:
+        await mcp_client.get_prompt("weekly_digest", None)
+    assert nothing.value.error.message == "Unknown prompt 'weekly_digest'."
 
 
 async def test_prompts_name_only_existing_tools(mcp_client: Client) -> None:

@@ -7,6 +7,7 @@ on the first tool call, so the stdio server answers ``initialize`` at once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -246,6 +247,19 @@ def register_tools(server: MCPServer[Any], specs: Iterable[ToolSpec]) -> None:
         registered.fn_metadata.output_schema = compact_schema(registered.fn_metadata.output_schema, output=True)
 
 
+def prune_prompts(server: MCPServer[Any], tools: set[str]) -> None:
+    """Withdraw the prompts that name a tool the settings switched off (toolsets, allow-list, read-only).
+
+    The prompt's own text is the one source of which tools it needs: it is rendered once with
+    placeholder arguments and every ``astravue_*`` name in it must be available.
+    """
+    for prompt in server._prompt_manager.list_prompts():
+        sample = {a.name: "1" for a in prompt.arguments or []}
+        needed = set(re.findall(r"astravue_\w+", str(prompt.fn(**sample))))
+        if not needed <= tools:
+            server.remove_prompt(prompt.name)
+
+
 def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> AstravueServer:
     """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP."""
 
@@ -266,11 +280,13 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         log_level=settings.log_level,
         warn_on_duplicate_tools=False,
     )
-    register_tools(server, select_tools(settings))
+    specs = select_tools(settings)
+    register_tools(server, specs)
     from astravue_mcp import prompts, resources
 
     resources.register(server, read_only=settings.read_only)
     prompts.register(server)
+    prune_prompts(server, {spec.name for spec in specs})
     return server
 
 

@@ -7,6 +7,7 @@ user/status objects (a task costs ~2.5 KB raw and ~0.2 KB here).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
@@ -349,32 +350,28 @@ async def fetch_all_project_tasks(
     return tasks[:cap]
 
 
-def task_write(
-    *,
-    title: str | None = None,
-    description: str | None = None,
-    owner_ids: list[int] | None = None,
-    start: datetime | None = None,
-    due: datetime | None = None,
-    completion: int | None = None,
-    status: str | None = None,
-    priority: str | None = None,
-    tags: list[str] | None = None,
-    parent_id: int | None = None,
-) -> models.TaskWrite:
-    """The create/update body from tool arguments; ``.wire()`` sends only the fields given (None = unchanged)."""
+def task_write(args: Mapping[str, Any]) -> models.TaskWrite:
+    """The create/update body from a tool's arguments, picked by name (every task tool uses the same names).
+
+    ``.wire()`` sends only the fields given (None = unchanged); other arguments (ids, ctx) are ignored.
+    """
+    get = args.get
     return models.TaskWrite(
-        task_title=title.strip() if title else title,
-        description=description,
-        owners=owner_ids,
-        start_date=start,
-        due_date=due,
-        completion=completion,
-        status=status.strip() if status else status,
-        priority=priority.strip() if priority else priority,
-        tags=tags,
-        parent_task_id=parent_id,
+        task_title=_stripped(get("title")),
+        description=get("description"),
+        owners=get("owner_ids"),
+        start_date=get("start"),
+        due_date=get("due"),
+        completion=get("completion"),
+        status=_stripped(get("status")),
+        priority=_stripped(get("priority")),
+        tags=get("tags"),
+        parent_task_id=get("parent_task_id"),
     )
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if value else value
 
 
 @dataclass(frozen=True)

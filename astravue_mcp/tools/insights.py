@@ -485,7 +485,7 @@ class TaskChange(BaseModel):
 
 
 def _body(item: NewTask | TaskChange) -> dict[str, Any]:
-    return task_write(**item.model_dump(exclude_none=True, exclude={"task_id"})).wire()
+    return task_write(item.model_dump(exclude_none=True)).wire()
 
 
 Outcome = tuple[int | None, Exception | None]

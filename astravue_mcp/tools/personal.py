@@ -59,14 +59,5 @@ async def create_personal_task(
     parent_task_id: TaskId | None = None,
 ) -> TaskOut:
     """Create a personal task (a subtask if parent_task_id is set)."""
-    body = task_write(
-        title=title,
-        description=description,
-        start=start,
-        due=due,
-        status=status,
-        priority=priority,
-        tags=tags,
-        parent_id=parent_task_id,
-    ).wire()
+    body = task_write(locals()).wire()
     return task_out(models.Task.model_validate(await api(ctx).call("create_task", body=body)))

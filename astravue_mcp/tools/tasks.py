@@ -87,18 +87,7 @@ async def create_task(
     parent_task_id: TaskId | None = None,
 ) -> TaskOut:
     """Create a project task (a subtask if parent_task_id is set)."""
-    body = task_write(
-        title=title,
-        description=description,
-        owner_ids=owner_ids,
-        start=start,
-        due=due,
-        completion=completion,
-        status=status,
-        priority=priority,
-        tags=tags,
-        parent_id=parent_task_id,
-    ).wire()
+    body = task_write(locals()).wire()
     data = await api(ctx).call("create_project_task", {"spaceId": space_id, "projectId": project_id}, body=body)
     return task_out(in_project(models.Task.model_validate(data), space_id, project_id))
 
@@ -130,17 +119,7 @@ async def update_task(
 ) -> TaskOut:
     """Change the given fields (owner_ids/tags replace lists); space_id+project_id only for a project task."""
     ref = TaskRef(task_id, space_id, project_id)
-    body = task_write(
-        title=title,
-        description=description,
-        owner_ids=owner_ids,
-        start=start,
-        due=due,
-        completion=completion,
-        status=status,
-        priority=priority,
-        tags=tags,
-    ).wire()
+    body = task_write(locals()).wire()
     if not body:
         raise ArgumentError("Invalid arguments: nothing to change; give at least one field besides the ids.")
     return task_out(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))

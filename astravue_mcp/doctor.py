@@ -26,6 +26,7 @@ import httpx2
 from astravue_mcp import __version__
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.api.client import AstravueClient, BearerAuth
+from astravue_mcp.auth.commands import duration
 from astravue_mcp.config import ENV_BY_FIELD, HELP, Settings
 from astravue_mcp.errors import ApiError, AstravueError
 
@@ -222,9 +223,9 @@ def _check_expiry(section: Section, tokens: Any, now: float) -> None:
     if tokens.expires_at is None:
         section.add("ok", "access token", "expiry not reported (renewed when the API answers 401)")
     elif tokens.expires_at > now:
-        section.add("ok", "access token", f"expires in {_duration(tokens.expires_at - now)}")
+        section.add("ok", "access token", f"expires in {duration(tokens.expires_at - now)}")
     elif tokens.refresh_token:
-        section.add("ok", "access token", f"expired {_duration(now - tokens.expires_at)} ago; renewed on next call")
+        section.add("ok", "access token", f"expired {duration(now - tokens.expires_at)} ago; renewed on next call")
     else:
         section.add("FAIL", "access token", 'expired and no refresh token: run "astravue-mcp login"')
     if not tokens.refresh_token:
@@ -234,7 +235,7 @@ def _check_expiry(section: Section, tokens: Any, now: float) -> None:
     elif tokens.refresh_expired(now):
         section.add("FAIL", "refresh token", 'expired: run "astravue-mcp login"')
     else:
-        section.add("ok", "refresh token", f"expires in {_duration(tokens.refresh_expires_at - now)}")
+        section.add("ok", "refresh token", f"expires in {duration(tokens.refresh_expires_at - now)}")
 
 
 async def _check_refresh(section: Section, manager: Any, access_token: str) -> None:
@@ -244,7 +245,7 @@ async def _check_refresh(section: Section, manager: Any, access_token: str) -> N
     except AstravueError as exc:
         section.add("FAIL", "refresh", str(exc))
         return
-    valid = f"valid {_duration(renewed.expires_at - renewed.obtained_at)}" if renewed.expires_at else "lifetime unknown"
+    valid = f"valid {duration(renewed.expires_at - renewed.obtained_at)}" if renewed.expires_at else "lifetime unknown"
     section.add("ok", "refresh", f"works: new access token {valid}; saved to the store")
 
 
@@ -452,12 +453,3 @@ def _secret(value: Any) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} days"

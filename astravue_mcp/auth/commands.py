@@ -138,8 +138,8 @@ def _expiry(instant: float | None, now: float, unknown: str) -> str:
         return unknown
     delta = instant - now
     if delta <= 0:
-        return f"expired {_duration(-delta)} ago ({_when(instant)})"
-    return f"expires in {_duration(delta)} ({_when(instant)})"
+        return f"expired {duration(-delta)} ago ({_when(instant)})"
+    return f"expires in {duration(delta)} ({_when(instant)})"
 
 
 def _refresh_expiry(tokens: TokenSet, now: float) -> str:
@@ -150,8 +150,9 @@ def _refresh_expiry(tokens: TokenSet, now: float) -> str:
     return _expiry(tokens.refresh_expires_at, now, unknown="")
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
+def duration(seconds: float) -> str:
+    """A span for people: "45 s", "12 min", "3 h 5 min", "30 days" (doctor uses it too)."""
+    seconds = int(max(0, seconds))
     if seconds < 120:
         return f"{seconds} s"
     if seconds < 7200:

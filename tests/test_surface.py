@@ -7,8 +7,8 @@ After an intended change to any tool, refresh the snapshot with
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 from pathlib import Path
 
 import pytest

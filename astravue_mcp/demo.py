@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import anyio
@@ -22,19 +23,24 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
     from mcp.client import Client
 
     from astravue_mcp.server import sandbox_server
+    from astravue_mcp.tools.registry import REGISTRY
 
     async def tour() -> None:
         async with Client(sandbox_server(settings)) as client:
             tools = (await client.list_tools()).tools
             print(f"astravue-mcp on the embedded sandbox: {len(tools)} tools")
+            groups: dict[str, list[str]] = {}
             for tool in tools:
-                print(f"  {tool.name:<40} {tool.title or ''}")
+                groups.setdefault(REGISTRY[tool.name].toolsets[0], []).append(tool.name.removeprefix("astravue_"))
+            for toolset, names in groups.items():
+                print(f"  {toolset} ({len(names)}): {', '.join(names)}")
             print("\nCalling astravue_list_spaces:")
             result = await client.call_tool("astravue_list_spaces", {})
             print(result.content[0].text)
 
     anyio.run(tour)
-    exe = sys.argv[0] if sys.argv and sys.argv[0].endswith("astravue-mcp") else "astravue-mcp"
+    # Clients start servers without a shell or the venv on PATH: give them an absolute path.
+    exe = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith("astravue-mcp") else "astravue-mcp"
     print(CONNECT.format(exe=exe))
     if serve_port is None:
         return 0

@@ -69,7 +69,11 @@ def select_tools(settings: Settings) -> list[ToolSpec]:
         raise SettingsError(
             f"ASTRAVUE_TOOLSETS has unknown toolset(s) {', '.join(unknown)}; known: all, {', '.join(TOOLSETS)}."
         )
-    specs = [s for s in REGISTRY.values() if set(s.toolsets) & set(wanted)]
+    # Listed in toolset order (spaces, projects, tasks, ...), the order a person reads the API in.
+    order = list(TOOLSETS)
+    specs = sorted(
+        (s for s in REGISTRY.values() if set(s.toolsets) & set(wanted)), key=lambda s: order.index(s.toolsets[0])
+    )
     allow = _names(settings.tools, "ASTRAVUE_TOOLS")
     if allow:
         missing = [n for n in allow if n not in REGISTRY]

@@ -29,3 +29,31 @@ async def error(client: Client, tool: str, /, **args: Any) -> str:
     assert result.is_error, result.structured_content
     assert result.structured_content is None
     return result.content[0].text
+
+
+# ------------------------------------------------------------ reliability helpers (real TCP sandbox)
+OUTCOME_UNKNOWN = ("may or may not have been applied", "The outcome is unknown")
+"""Phrases by which a failed write tells the model that it may have happened anyway."""
+
+
+def outcome_unknown(text: str) -> bool:
+    return any(phrase in text for phrase in OUTCOME_UNKNOWN)
+
+
+def tcp_client(api_url: str, **settings: object) -> Client:
+    """An in-memory MCP client on a server that reaches a sandbox at ``api_url`` over real TCP.
+
+    Retries are tuned down (short timeouts and backoff budget) and the rate budget raised, so fault
+    tests stay fast; a test overrides any of these.
+    """
+    from astravue_mcp.server import build_server
+
+    options: dict[str, object] = {
+        "toolsets": "all",
+        "connect_timeout": 1.0,
+        "read_timeout": 0.3,
+        "max_retries": 2,
+        "retry_budget": 5.0,
+        "rate_limit": 100_000,
+    } | settings
+    return Client(build_server(load_settings({}, **options).sandboxed(api_url)))

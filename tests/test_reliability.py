@@ -1,0 +1,321 @@
+"""Fault matrix: every failure the sandbox's fault switch can produce, for a read tool and a write tool.
+
+The sandbox runs over real TCP (uvicorn on 127.0.0.1) so timeouts and dropped connections are the
+real thing. For each fault the test pins what the model reads (retry or not, exact message) and
+counts the requests the sandbox received: a create is never sent twice unless the first attempt
+provably never reached the server, and a write whose answer was lost lands exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp.client import Client
+
+from astravue_mcp.sandbox import SandboxServer
+from tests.support import outcome_unknown, tcp_client
+
+pytestmark = pytest.mark.anyio
+
+READ = ("astravue_get_space", {"space_id": 1})
+WRITE = ("astravue_create_space", {"name": "Matrix"})
+READ_OK = {"id": 1, "name": "Product", "description": "Product development: apps and platform."}
+SLOW = 0.8
+"""Seconds a 'timeout' fault holds the answer: well past the client's read timeout (0.3 s)."""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def api(sandbox: SandboxServer) -> Iterator[Api]:
+    admin = Api(sandbox)
+    admin.reset()
+    yield admin
+    admin.reset()
+
+
+class Api:
+    """The sandbox's admin side: queue faults, count requests, look at the data."""
+
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.url = sandbox.url
+
+    def reset(self) -> None:
+        httpx2.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
+
+    def fault(self, **spec: Any) -> None:
+        httpx2.post(f"{self.url}/_sandbox/faults", json=spec, timeout=5).raise_for_status()
+
+    def requests(self, operation: str) -> int:
+        stats = httpx2.get(f"{self.url}/_sandbox/stats", timeout=5).json()["data"]
+        return int(stats["operations"].get(operation, 0))
+
+    def spaces_named(self, name: str) -> int:
+        return sum(1 for s in self.sandbox.app.state.sandbox.spaces.values() if s.name == name)
+
+
+@dataclass
+class Expect:
+    """What a tool call under one fault must give."""
+
+    ok: bool
+    requests: int
+    text: str = ""
+    """The exact error the model reads (empty when the call succeeds)."""
+    created: int = field(default=0)
+    """For the write: how many spaces named 'Matrix' exist afterwards."""
+
+
+HAD_PROBLEM_GET = (
+    "Astravue had a problem (HTTP {}) while trying to get space. Try again; if it persists, run `astravue-mcp doctor`."
+)
+HAD_PROBLEM_POST = (
+    "Astravue had a problem (HTTP {}) while trying to create space. The change may or may not have been applied: "
+    "read the current state (list or get it) before trying again, so nothing is done twice."
+)
+READ_FAILED = "Could not get space: {}. Try again in a moment."
+UNKNOWN_POST = (
+    "Could not create space: {}. The outcome is unknown: the request may have reached Astravue. Read the current "
+    "state (list or get it) before trying again, so nothing is done twice."
+)
+
+# fault spec -> (read expectation, write expectation). One fault each (count 1): a retry, when the
+# client makes one, meets a healthy sandbox.
+MATRIX: dict[str, tuple[dict[str, Any], Expect, Expect]] = {
+    "500": (
+        {"status": 500},
+        Expect(False, 1, HAD_PROBLEM_GET.format(500)),
+        Expect(False, 1, HAD_PROBLEM_POST.format(500)),
+    ),
+    "502": ({"status": 502}, Expect(True, 2), Expect(False, 1, HAD_PROBLEM_POST.format(502))),
+    "503": ({"status": 503}, Expect(True, 2), Expect(False, 1, HAD_PROBLEM_POST.format(503))),
+    "504": ({"status": 504}, Expect(True, 2), Expect(False, 1, HAD_PROBLEM_POST.format(504))),
+    # The write's answer is held after the write happened: the create landed, the client cannot know.
+    "timeout": (
+        {"delay": SLOW, "after_write": True},
+        Expect(True, 2),
+        Expect(False, 1, UNKNOWN_POST.format("Astravue did not answer in time (no answer within 0.3 s)"), created=1),
+    ),
+    "reset": (
+        {"body": "reset", "after_write": True},
+        Expect(True, 2),
+        Expect(False, 1, UNKNOWN_POST.format("the connection to Astravue failed (RemoteProtocolError)"), created=1),
+    ),
+    # A 429 means "not processed": waiting out a short Retry-After and resending is safe for a create too.
+    "429 short Retry-After": ({"status": 429, "retry_after": 0.2}, Expect(True, 2), Expect(True, 2, created=1)),
+    "429 long Retry-After": (
+        {"status": 429, "retry_after": 120},
+        Expect(False, 1, "Astravue's rate limit was hit while trying to get space: retry after 120 s."),
+        Expect(False, 1, "Astravue's rate limit was hit while trying to create space: retry after 120 s."),
+    ),
+    "429 without Retry-After": (
+        {"status": 429},
+        Expect(False, 1, "Astravue's rate limit was hit while trying to get space: wait a minute before retrying."),
+        Expect(False, 1, "Astravue's rate limit was hit while trying to create space: wait a minute before retrying."),
+    ),
+    # A proxy's HTML error page (502): retried for a read like any 502, never parsed.
+    "html error page": ({"body": "html"}, Expect(True, 2), Expect(False, 1, HAD_PROBLEM_POST.format(502))),
+    "truncated json": (
+        {"body": "truncated", "after_write": True},
+        Expect(
+            False,
+            1,
+            "Astravue answered GET /v1/spaces/{spaceId} with a body that is not JSON (application/json, N bytes). "
+            "Try again; if it persists, run `astravue-mcp doctor`.",
+        ),
+        Expect(
+            False,
+            1,
+            "Astravue answered POST /v1/spaces with a body that is not JSON (application/json, N bytes). The change "
+            "may or may not have been applied: read the current state (list or get it) before trying again, so "
+            "nothing is done twice.",
+            created=1,
+        ),
+    ),
+}
+
+
+async def run(api: Api, tool: tuple[str, dict[str, Any]], **settings: object) -> tuple[Any, float]:
+    async with tcp_client(api.url, **settings) as client:
+        started = time.monotonic()
+        with anyio.fail_after(15):
+            result = await client.call_tool(*tool)
+        return result, time.monotonic() - started
+
+
+def check(result: Any, expect: Expect) -> None:
+    if expect.ok:
+        assert not result.is_error, result.content[0].text
+    else:
+        assert result.is_error, result.structured_content
+        assert result.structured_content is None
+        # A body's size depends on the seed data; the rest is exact.
+        assert re.sub(r"\d+ bytes", "N bytes", result.content[0].text) == expect.text
+
+
+@pytest.mark.parametrize("fault", list(MATRIX))
+async def test_read_tool_under_fault(api: Api, fault: str) -> None:
+    spec, expect, _ = MATRIX[fault]
+    api.fault(**spec, operations=["get_space"])
+    result, _ = await run(api, READ)
+    check(result, expect)
+    if expect.ok:
+        assert result.structured_content == READ_OK
+    assert api.requests("get_space") == expect.requests
+
+
+@pytest.mark.parametrize("fault", list(MATRIX))
+async def test_write_tool_under_fault(api: Api, fault: str) -> None:
+    spec, _, expect = MATRIX[fault]
+    api.fault(**spec, operations=["create_space"])
+    result, _ = await run(api, WRITE)
+    check(result, expect)
+    if not expect.ok:
+        # A write that failed says whether it may have happened: only a 429 is a definite "not done".
+        assert outcome_unknown(expect.text) == (not fault.startswith("429"))
+    assert api.requests("create_space") == expect.requests, "a create must never be sent twice"
+    assert api.spaces_named("Matrix") == expect.created
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        ({"status": 503}, HAD_PROBLEM_GET.format(503)),
+        ({"body": "html"}, HAD_PROBLEM_GET.format(502)),
+        ({"delay": SLOW}, READ_FAILED.format("Astravue did not answer in time (no answer within 0.3 s)")),
+        ({"body": "reset"}, READ_FAILED.format("the connection to Astravue failed (RemoteProtocolError)")),
+    ],
+    ids=["503", "html", "timeout", "reset"],
+)
+async def test_persistent_fault_on_a_read_stops_after_max_retries(api: Api, spec: dict[str, Any], text: str) -> None:
+    api.fault(**spec, count=50, operations=["get_space"])
+    result, _ = await run(api, READ)
+    check(result, Expect(False, 3, text))
+    assert api.requests("get_space") == 3  # the first try and max_retries=2 retries
+
+
+async def test_retries_stop_at_the_time_budget_whatever_the_count(api: Api) -> None:
+    api.fault(delay=SLOW, count=50, operations=["get_space"])
+    result, elapsed = await run(api, READ, max_retries=10, retry_budget=1.0)
+    assert result.is_error
+    assert "did not answer in time" in result.content[0].text
+    # Budget 1 s: a try that starts before it ends may still take its 0.3 s read timeout.
+    assert elapsed < 2.5
+    assert api.requests("get_space") <= 3
+
+
+async def test_update_and_delete_are_retried_and_land_once(api: Api) -> None:
+    api.fault(status=503, operations=["update_space"])
+    result, _ = await run(api, ("astravue_update_space", {"space_id": 2, "name": "Renamed"}))
+    assert result.structured_content["name"] == "Renamed"
+    assert api.requests("update_space") == 2
+
+    # The delete happens, its answer is lost, the retry finds nothing: that is success, not a 404.
+    api.fault(body="reset", after_write=True, operations=["delete_space"])
+    result, _ = await run(api, ("astravue_delete_space", {"space_id": 3}))
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content == {"deleted": "space 3"}
+    assert api.requests("delete_space") == 2
+    assert 3 not in api.sandbox.app.state.sandbox.spaces
+
+
+class RefuseFirst(httpx2.AsyncBaseTransport):
+    """The network refuses the first ``refusals`` connections, then lets requests through."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.real = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise httpx2.ConnectError("[Errno 111] Connection refused", request=request)
+        return await self.real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_a_create_is_retried_only_when_the_connection_was_refused(api: Api) -> None:
+    from astravue_mcp.config import load_settings
+    from astravue_mcp.server import build_server
+
+    def client(refusals: int) -> Client:
+        settings = load_settings({}, toolsets="all", max_retries=2, retry_budget=5, rate_limit=100_000)
+        return Client(build_server(settings.sandboxed(api.url), transport=RefuseFirst(refusals)))
+
+    async with client(1) as mcp:
+        result = await mcp.call_tool(*WRITE)
+    assert not result.is_error, result.content[0].text
+    assert api.requests("create_space") == 1 and api.spaces_named("Matrix") == 1
+
+    async with client(10) as mcp:
+        result = await mcp.call_tool(*WRITE)
+    assert result.content[0].text == (
+        "Could not create space: the connection to Astravue failed (ConnectError). Try again in a moment."
+    )
+    assert api.requests("create_space") == 1 and api.spaces_named("Matrix") == 1
+
+
+async def test_nothing_listens_gives_a_clear_error_in_bounded_time() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with tcp_client(f"http://127.0.0.1:{port}") as client:
+        with anyio.fail_after(10):
+            result = await client.call_tool(*READ)
+    assert result.content[0].text == (
+        "Could not get space: the connection to Astravue failed (ConnectError). Try again in a moment."
+    )
+
+
+async def test_a_failing_call_does_not_disturb_concurrent_ones(api: Api) -> None:
+    api.fault(status=500, count=1000, operations=["get_space"])
+    results: dict[str, list[bool]] = {"get_space": [], "list_spaces": []}
+
+    async with tcp_client(api.url) as client:
+
+        async def one(tool: str, args: dict[str, Any]) -> None:
+            result = await client.call_tool(tool, args)
+            results[tool.removeprefix("astravue_")].append(result.is_error)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(one, *READ)
+                    tg.start_soon(one, "astravue_list_spaces", {})
+        after = await client.call_tool("astravue_list_spaces", {})
+    assert results["get_space"] == [True] * 20
+    assert results["list_spaces"] == [False] * 20
+    assert not after.is_error
+
+
+async def test_tool_failures_reach_the_client_as_log_notifications(api: Api) -> None:
+    from astravue_mcp.config import load_settings
+    from astravue_mcp.server import build_server
+
+    received: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        received.append(params)
+
+    api.fault(status=500, operations=["get_space"])
+    server = build_server(load_settings({}, toolsets="all", max_retries=0).sandboxed(api.url))
+    async with Client(server, logging_callback=on_log, log_level="debug") as client:
+        result = await client.call_tool(*READ)
+    assert result.is_error
+    assert [(p.level, p.data) for p in received] == [("warning", f"astravue_get_space: {HAD_PROBLEM_GET.format(500)}")]

@@ -6,6 +6,7 @@ on the first tool call, so the stdio server answers ``initialize`` at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -18,9 +19,10 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
+from mcp.server.mcpserver.utilities.func_metadata import StrictJsonSchema, _inline_root_ref
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, InputRequiredResult
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from astravue_mcp import __version__
 from astravue_mcp.api.client import AstravueClient
@@ -236,10 +238,17 @@ def _inline_single_defs(schema: Any) -> Any:
     return result
 
 
+@functools.cache
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The published output schema of a model, as the SDK would derive it, compacted; once per model."""
+    return compact_schema(_inline_root_ref(model.model_json_schema(schema_generator=StrictJsonSchema)), output=True)
+
+
 def register_tools(server: MCPServer[Any], specs: Iterable[ToolSpec]) -> None:
     for spec in specs:
+        fn, output = as_mcp_tool(spec)
         server.add_tool(
-            as_mcp_tool(spec),
+            fn,
             name=spec.name,
             title=spec.title,
             description=" ".join((spec.fn.__doc__ or "").split()),
@@ -248,7 +257,7 @@ def register_tools(server: MCPServer[Any], specs: Iterable[ToolSpec]) -> None:
         registered = server._tool_manager.get_tool(spec.name)
         assert registered is not None
         registered.parameters = compact_schema(registered.parameters)
-        registered.fn_metadata.output_schema = compact_schema(registered.fn_metadata.output_schema, output=True)
+        registered.fn_metadata.output_schema = output_schema(output)
 
 
 def prune_prompts(server: MCPServer[Any], tools: set[str]) -> None:

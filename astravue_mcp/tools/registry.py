@@ -15,7 +15,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
@@ -120,8 +120,14 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def as_mcp_tool(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
-    """Wrap a tool function: same parameters, result as CallToolResult with its output schema."""
+def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]], type[Out]]:
+    """Wrap a tool function: same parameters, result as CallToolResult; also returns its output model.
+
+    The wrapper is published as returning a bare ``CallToolResult``, so the SDK derives no output
+    schema and does not re-validate every result against the output model (the structured content
+    is that model's own dump). The server publishes the output model's schema itself, built once
+    per model however many tools share it.
+    """
     signature = inspect.signature(spec.fn, eval_str=True)
     output = signature.return_annotation
 
@@ -142,12 +148,12 @@ def as_mcp_tool(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
 
     # The SDK must read the resolved signature below, not the original's string annotations.
     del run.__wrapped__
-    published = signature.replace(return_annotation=Annotated[CallToolResult, output])
+    published = signature.replace(return_annotation=CallToolResult)
     run.__signature__ = published  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in published.parameters.values()} | {
         "return": published.return_annotation
     }
-    return run
+    return run, output
 
 
 async def failed(ctx: Any, tool_name: str, message: str) -> CallToolResult:

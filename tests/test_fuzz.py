@@ -1,0 +1,202 @@
+"""Fuzz: hypothesis invents arguments for every tool, from its published input schema plus hostile values.
+
+Whatever comes in (huge strings, negative and huge ids, wrong types, odd unicode, nulls, unknown
+keys), a tool answers with a result, a validation error naming the field, or an API error. Never
+an internal error (the SDK's bare "Error executing tool ..."), never a crash, never a sandbox bug
+(a 500 the sandbox logs as its own failure), and never an error log line from the server.
+
+The examples are derandomized so CI sees the same ones every run; their number per tool is small
+enough for the whole file to take seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import anyio.from_thread
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp.client import Client
+
+from astravue_mcp.config import load_settings
+from astravue_mcp.server import select_tools
+from tests.support import sandbox_client
+
+TOOLS = [spec.name for spec in select_tools(load_settings({}, toolsets="all"))]
+EXAMPLES = 30
+
+HUGE = 10**30
+HOSTILE: st.SearchStrategy[Any] = st.one_of(
+    st.sampled_from(
+        [
+            None,
+            "",
+            " ",
+            "x" * 100_000,
+            "\x00",
+            "\u202etxt.exe",
+            "💥" * 600,
+            "Ω≈ç√∫˜µ≤≥÷",
+            "' OR 1=1 --",
+            "<script>alert(1)</script>",
+            "../../etc/passwd",
+            "{{7*7}}",
+            -1,
+            0,
+            -(2**63),
+            2**63,
+            HUGE,
+            -HUGE,
+            1.5,
+            float("inf"),
+            float("nan"),
+            True,
+            False,
+            [],
+            {},
+            [None],
+            {"id": 1},
+            list(range(10_000)),
+            "2026-13-45T99:99:99Z",
+            "9999-12-31",
+            "0001-01-01T00:00:00+14:00",
+        ]
+    ),
+    st.text(max_size=50),
+    st.integers(),
+    st.lists(st.integers(), max_size=300),
+)
+
+
+def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values that a model reading the published schema might plausibly send (mostly valid)."""
+    if "$ref" in schema:
+        return from_schema(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return st.one_of([from_schema(s, defs) for s in schema[key]])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "integer":
+        low = schema.get("minimum", (schema.get("exclusiveMinimum", -1000) + 1) if "exclusiveMinimum" in schema else 1)
+        high = schema.get("maximum", max(low, 0) + 100)
+        # Small ids exist in the seed: bias towards them so plausible calls get past the API too.
+        return st.one_of(st.integers(min_value=low, max_value=min(high, low + 5)), st.integers(low, high))
+    if kind == "number":
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        return st.floats(min_value=low, max_value=schema.get("maximum", 1000), allow_nan=False, exclude_min=True)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "string":
+        longest = min(schema.get("maxLength", 60), 60)
+        if schema.get("format") == "date":
+            return st.dates().map(str)
+        return st.one_of(
+            st.text(min_size=1, max_size=longest),
+            st.sampled_from(["To do", "Done", "High", "2026-05-01", "2026-05-01T09:30:00+02:00", "title"]),
+            st.datetimes().map(lambda d: d.isoformat()),
+        )
+    if kind == "array":
+        return st.lists(
+            from_schema(schema.get("items", {}), defs),
+            min_size=schema.get("minItems", 0),
+            max_size=min(schema.get("maxItems", 5), 5),
+        )
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        return st.fixed_dictionaries(
+            {k: from_schema(v, defs) for k, v in properties.items() if k in required},
+            optional={k: from_schema(v, defs) for k, v in properties.items() if k not in required},
+        )
+    return st.one_of(st.none(), st.integers(), st.text(max_size=10))
+
+
+def arguments(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Schema-shaped arguments, sometimes spoilt: hostile values, missing fields, unknown keys."""
+    defs = schema.get("$defs", {})
+    plausible = from_schema(schema, defs)
+    names = sorted(schema.get("properties", {})) or ["id"]
+
+    @st.composite
+    def spoilt(draw: st.DrawFn) -> dict[str, Any]:
+        args = dict(draw(plausible))
+        for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)):
+            args[name] = draw(HOSTILE)
+        if draw(st.booleans()):
+            args.pop(draw(st.sampled_from(names)), None)
+        if draw(st.integers(0, 4)) == 0:
+            args[draw(st.sampled_from(["__proto__", "spaceId", "extra", "ctx", "x" * 300]))] = draw(HOSTILE)
+        return args
+
+    return st.one_of(plausible, plausible, spoilt())
+
+
+class ErrorLog(logging.Handler):
+    """Every ERROR record anywhere (SDK, server, sandbox) while the fuzz runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture(scope="module")
+def fuzz_client() -> Iterator[tuple[Any, Client, dict[str, dict[str, Any]], ErrorLog]]:
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    try:
+        with (
+            anyio.from_thread.start_blocking_portal() as portal,
+            portal.wrap_async_context_manager(sandbox_client(toolsets="all", rate_limit=100_000)) as client,
+        ):
+            listed = portal.call(client.list_tools)
+            schemas = {t.name: t.input_schema for t in listed.tools}
+            yield portal, client, schemas, errors
+    finally:
+        logging.getLogger().removeHandler(errors)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_tool_survives_invented_arguments(tool: str, fuzz_client: tuple[Any, Client, dict, ErrorLog]) -> None:
+    portal, client, schemas, errors = fuzz_client
+    seen = {"ok": 0, "invalid": 0, "api": 0}
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(args=arguments(schemas[tool]))
+    def check(args: dict[str, Any]) -> None:
+        errors.records.clear()
+        result = portal.call(_call_bounded, client, tool, args)
+        text = result.content[0].text if result.content else ""
+        if result.is_error:
+            assert text, f"{tool}{args!r:.300}: empty error"
+            assert not text.startswith("Error executing tool"), f"{tool}({args!r:.300}): internal error"
+            assert "Traceback" not in text and "Internal sandbox error" not in text, text
+            assert result.structured_content is None
+            seen["invalid" if text.startswith("Invalid arguments") else "api"] += 1
+        else:
+            assert isinstance(result.structured_content, dict), text
+            seen["ok"] += 1
+        assert errors.records == [], f"{tool}({args!r:.300}) logged errors: {errors.records}"
+
+    check()
+    # Every tool met both kinds of input: plausible ones that got past validation, and rejected ones.
+    assert seen["invalid"] > 0
+    assert seen["ok"] + seen["api"] > 0
+
+
+async def _call_bounded(client: Client, tool: str, args: dict[str, Any]) -> Any:
+    with anyio.fail_after(20):
+        return await client.call_tool(tool, args)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -275,6 +276,29 @@ class FileStore:
         self.lock = InterProcessLock(directory / f"tokens-{digest}.lock")
         self.description = f"file {self.path}"
 
+    def check_permissions(self) -> list[str]:
+        """Warn when the token file or its directory is open to other users; returns the warnings.
+
+        Run once when the store is opened (the first request or a command), never at server start.
+        The next save tightens both; until then the person should know the tokens were exposed.
+        """
+        if os.name != "posix":
+            return []
+        problems = []
+        for path, wanted, fix in ((self.path.parent, 0o700, "chmod 700"), (self.path, 0o600, "chmod 600")):
+            try:
+                mode = stat.S_IMODE(path.stat().st_mode)
+            except OSError:
+                continue  # not created yet: it will be created private
+            if mode & 0o077:
+                problems.append(
+                    f"{path} is accessible to other users (mode {mode:04o}, expected {wanted:04o}): "
+                    f"run `{fix} {path}`"
+                )
+        for problem in problems:
+            log.warning("Token store: %s", problem)
+        return problems
+
     def load(self) -> TokenSet | None:
         try:
             raw = self.path.read_text(encoding="utf-8")
@@ -373,4 +397,6 @@ def open_store(settings: Settings) -> TokenStore:
         kind = "keyring" if keyring_usable() else "file"
     if kind == "keyring":
         return KeyringStore(directory, key)
-    return FileStore(directory, key)
+    store = FileStore(directory, key)
+    store.check_permissions()
+    return store

@@ -199,6 +199,16 @@ class AstravueClient:
             except ValueError:
                 malformed = True
         if 200 <= status < 300:
+            if not response.content and endpoint.method != "DELETE" and (status != 204 or endpoint.method == "GET"):
+                # Every answer carries the envelope; nothing at all is a broken answer (a proxy, a
+                # crashed backend), not an empty result, and after a write it says nothing of the outcome.
+                raise ApiError(
+                    f"Astravue answered {endpoint.method} {endpoint.path} with an empty body "
+                    f"(HTTP {status}). {self._recheck(endpoint)}",
+                    status,
+                    operation,
+                    outcome_unknown=endpoint.method != "GET",
+                )
             if malformed:
                 raise ApiError(
                     f"Astravue answered {endpoint.method} {endpoint.path} with a body that is not JSON "

@@ -127,6 +127,23 @@ MATRIX: dict[str, tuple[dict[str, Any], Expect, Expect]] = {
     ),
     # A proxy's HTML error page (502): retried for a read like any 502, never parsed.
     "html error page": ({"body": "html"}, Expect(True, 2), Expect(False, 1, HAD_PROBLEM_POST.format(502))),
+    # Pinned bug: an empty 200 made the list tools crash with the SDK's bare "Error executing tool".
+    "empty body": (
+        {"body": "empty", "after_write": True},
+        Expect(
+            False,
+            1,
+            "Astravue answered GET /v1/spaces/{spaceId} with an empty body (HTTP 200). "
+            "Try again; if it persists, run `astravue-mcp doctor`.",
+        ),
+        Expect(
+            False,
+            1,
+            "Astravue answered POST /v1/spaces with an empty body (HTTP 200). The change may or may not have been "
+            "applied: read the current state (list or get it) before trying again, so nothing is done twice.",
+            created=1,
+        ),
+    ),
     "truncated json": (
         {"body": "truncated", "after_write": True},
         Expect(
@@ -214,6 +231,15 @@ async def test_retries_stop_at_the_time_budget_whatever_the_count(api: Api) -> N
     # Budget 1 s: a try that starts before it ends may still take its 0.3 s read timeout.
     assert elapsed < 2.5
     assert api.requests("get_space") <= 3
+
+
+async def test_an_empty_answer_to_a_list_is_an_error_not_a_crash(api: Api) -> None:
+    api.fault(body="empty", operations=["list_spaces"])
+    result, _ = await run(api, ("astravue_list_spaces", {}))
+    assert result.content[0].text == (
+        "Astravue answered GET /v1/spaces with an empty body (HTTP 200). "
+        "Try again; if it persists, run `astravue-mcp doctor`."
+    )
 
 
 async def test_update_and_delete_are_retried_and_land_once(api: Api) -> None:

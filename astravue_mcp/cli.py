@@ -7,8 +7,10 @@ commands whose output is the point (``tools``, ``call``, ``status``, ``--version
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -110,11 +112,25 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             settings.require("client_id")
     server = sandbox_server(settings) if args.sandbox else build_server(settings)
     if args.transport == "stdio":
-        server.run("stdio")
+        try:
+            server.run("stdio")
+        finally:
+            _divert_stray_stdout()
         return 0
     from astravue_mcp.http_app import serve_http
 
     return serve_http(server, settings, args.host, args.port)
+
+
+def _divert_stray_stdout() -> None:
+    """Send what a library left in ``sys.stdout``'s buffer to stderr, not to the client.
+
+    While serving, the SDK points fd 1 at stderr, but a ``print()`` to a pipe sits in Python's
+    buffer and would be flushed at exit, after fd 1 is the wire again.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(sys.stderr.fileno(), 1)
+        sys.stdout.flush()
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -200,3 +200,38 @@ def test_tool_survives_invented_arguments(tool: str, fuzz_client: tuple[Any, Cli
 async def _call_bounded(client: Client, tool: str, args: dict[str, Any]) -> Any:
     with anyio.fail_after(20):
         return await client.call_tool(tool, args)
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "text"),
+    [
+        (
+            "astravue_create_space",
+            {"name": "x" * 501},
+            "Invalid arguments for astravue_create_space: name: String should have at most 500 characters.",
+        ),
+        (
+            "astravue_bulk_delete_tasks",
+            {"space_id": 1, "project_id": 1, "task_ids": list(range(1, 102))},
+            "Invalid arguments for astravue_bulk_delete_tasks: task_ids: List should have at most 100 items after "
+            "validation, not 101.",
+        ),
+        (
+            "astravue_list_spaces",
+            {"limit": 201},
+            "Invalid arguments for astravue_list_spaces: limit: Input should be less than or equal to 200.",
+        ),
+        (
+            "astravue_get_space",
+            {"space_id": 1, "spaceId": 1},
+            "Invalid arguments for astravue_get_space: unknown spaceId; allowed: space_id.",
+        ),
+    ],
+    ids=["long string", "long list", "big limit", "unknown key"],
+)
+def test_limits_are_named(
+    tool: str, args: dict[str, Any], text: str, fuzz_client: tuple[Any, Client, dict, ErrorLog]
+) -> None:
+    portal, client, _, _ = fuzz_client
+    result = portal.call(_call_bounded, client, tool, args)
+    assert result.is_error and result.content[0].text == text

@@ -345,3 +345,53 @@ async def test_tool_failures_reach_the_client_as_log_notifications(api: Api) -> 
         result = await client.call_tool(*READ)
     assert result.is_error
     assert [(p.level, p.data) for p in received] == [("warning", f"astravue_get_space: {HAD_PROBLEM_GET.format(500)}")]
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        (400, "Astravue rejected the request to get space as invalid. Astravue said: Simulated fault (HTTP 400)"),
+        (403, "Your Astravue role does not allow you to get space in org 1. Astravue said: Simulated fault (HTTP 403)"),
+        (409, "Astravue refused to get space: Simulated fault (HTTP 409)."),
+        (422, "Astravue refused to get space: Simulated fault (HTTP 422)."),
+    ],
+)
+async def test_client_errors_are_explained_and_not_retried(api: Api, status: int, text: str) -> None:
+    api.fault(status=status, operations=["get_space"])
+    result, _ = await run(api, READ)
+    check(result, Expect(False, 1, text))
+    assert api.requests("get_space") == 1
+
+
+async def test_fan_out_stays_within_the_rate_budget(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cross-project search makes many requests; the budget spaces them out instead of failing."""
+    from astravue_mcp.api import client as client_module
+
+    window = 0.5
+    original = client_module.RateBudget.__init__
+    monkeypatch.setattr(
+        client_module.RateBudget,
+        "__init__",
+        lambda self, per_minute, window_=window: original(self, per_minute, window_),
+    )
+    sent: list[float] = []
+
+    class Stamp(httpx2.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.real = httpx2.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            sent.append(time.monotonic())
+            return await self.real.handle_async_request(request)
+
+    from astravue_mcp.config import load_settings
+    from astravue_mcp.server import build_server
+
+    settings = load_settings({}, toolsets="all", rate_limit=4).sandboxed(api.url)
+    async with Client(build_server(settings, transport=Stamp())) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool("astravue_find_tasks", {"query": "a"})
+    assert not result.is_error, result.content[0].text
+    assert len(sent) > 4  # more requests than one window allows
+    busiest = max(sum(1 for t in sent if start <= t < start + window * 0.95) for start in sent)
+    assert busiest <= 4

@@ -56,7 +56,10 @@ def ensure_node() -> None:
         digest = hashlib.sha256((folder / "package.json").read_bytes() + (lock.read_bytes() if lock.exists() else b""))
         if stamp.exists() and stamp.read_text() == digest.hexdigest():
             continue
-        _run(npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund", "--loglevel=error", cwd=folder)
+        # `npm install` follows the committed lock like `npm ci` does, but tolerates an optional,
+        # other-platform dependency that the registry no longer serves (vite's Windows helper), which
+        # makes `npm ci` refuse the whole tree.
+        _run(npm, "install", "--no-audit", "--no-fund", "--loglevel=error", cwd=folder)
         stamp.write_text(digest.hexdigest())
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from astravue_mcp.config import Settings, SettingsError, load_settings
-from astravue_mcp.http_app import is_loopback, create_http_app
+from astravue_mcp.http_app import create_http_app, is_loopback
 
 LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"

@@ -17,6 +17,10 @@ class NotConfirmed(AstravueError):
     """The person declined a delete or bulk change when asked."""
 
 
+class UnexpectedAnswer(AstravueError):
+    """Astravue answered successfully but not in the shape the wire models describe."""
+
+
 class AuthError(AstravueError):
     """No usable login: the message tells the person which command fixes it."""
 

@@ -190,3 +190,26 @@ async def test_rate_budget_blocks_beyond_the_window() -> None:
     for _ in range(4):
         await budget.acquire()
     assert time.monotonic() - started >= 0.19
+
+
+async def test_a_success_of_the_wrong_shape_is_a_clear_tool_error() -> None:
+    """`data: null` where a list belongs, or a task without its id: the model is told, nothing crashes."""
+    from mcp.client import Client
+
+    from astravue_mcp.server import build_server
+
+    answers = {"/v1/spaces": ok({"unexpected": 1}), "/v1/tasks": ok({"taskTitle": "no id"})}
+    transport = httpx2.MockTransport(lambda r: answers.get(r.url.path, ok(None)))
+    settings = load_settings({}, api_url="http://api.test", org_id=1, access_token="tok-123456")
+    async with Client(build_server(settings, transport=transport)) as client:
+        listed = await client.call_tool("astravue_list_spaces", {})
+        created = await client.call_tool("astravue_create_personal_task", {"title": "x"})
+    assert listed.is_error
+    assert listed.content[0].text == (
+        "Astravue's answer had an unexpected shape (a list was expected, got dict). Run `astravue-mcp doctor`."
+    )
+    assert created.is_error
+    assert created.content[0].text == (
+        "Astravue's answer had an unexpected shape (taskId: Field required). Run `astravue-mcp doctor`. "
+        "The change may have been applied: read the current state before trying again."
+    )

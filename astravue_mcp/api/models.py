@@ -13,9 +13,11 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from astravue_mcp.errors import UnexpectedAnswer
+
 
 def _f(*names: str, default: Any = None) -> Any:
-    """A field read from any of ``names`` and written as the first."""
+    """A field read from any of ``names`` and written as the first; ``default=...`` makes it required."""
     return Field(default, validation_alias=AliasChoices(*names), serialization_alias=names[0])
 
 
@@ -47,7 +49,7 @@ class OrgRole(Wire):
 
 
 class User(Wire):
-    user_id: int = _f("userId", "id")
+    user_id: int = _f("userId", "id", default=...)
     first_name: str | None = _f("firstName")
     last_name: str | None = _f("lastName")
     email: str | None = _f("email")
@@ -99,7 +101,7 @@ def _label(value: Any, key: str) -> Any:
 # ---------------------------------------------------------------- spaces and projects
 class Space(Wire):
     tenant_id: int | None = _f("tenantId")
-    space_id: int = _f("spaceId", "id")
+    space_id: int = _f("spaceId", "id", default=...)
     space_name: str = _f("spaceName", "name", "title", default="")
     description: str | None = _f("description")
     color: str | None = _f("color")
@@ -115,7 +117,7 @@ class SpaceWrite(Wire):
 
 class Project(Wire):
     tenant_id: int | None = _f("tenantId")
-    project_id: int = _f("projectId", "id")
+    project_id: int = _f("projectId", "id", default=...)
     space_id: int | None = _f("spaceId")
     project_name: str = _f("projectName", "name", "title", default="")
     description: str | None = _f("description")
@@ -142,7 +144,7 @@ class ProjectWrite(Wire):
 # ---------------------------------------------------------------- tasks
 class Task(Wire):
     tenant_id: int | None = _f("tenantId")
-    task_id: int = _f("taskId", "id")
+    task_id: int = _f("taskId", "id", default=...)
     task_title: str = _f("taskTitle", "title", "name", default="")
     description: str | None = _f("description")
     description_mentioned_user_ids: list[int] | None = _f("descriptionMentionedUserIds")
@@ -212,12 +214,15 @@ def page_of(data: Any) -> Page:
             if isinstance(data.get(key), list):
                 total = next((data[k] for k in PAGE_TOTAL if isinstance(data.get(k), int)), None)
                 return Page(items=data[key], total=total)
-    raise ValueError("expected a list, or an object holding one")
+    raise UnexpectedAnswer(
+        f"Astravue's answer had an unexpected shape (a list was expected, got {type(data).__name__}). "
+        "Run `astravue-mcp doctor`."
+    )
 
 
 # ---------------------------------------------------------------- collaboration
 class Comment(Wire):
-    comment_id: int = _f("commentId", "taskCommentId", "id")
+    comment_id: int = _f("commentId", "taskCommentId", "id", default=...)
     task_id: int | None = _f("taskId")
     comment: str = _f("comment", "content", "text", "message", default="")
     created_by: User | None = _f("createdBy", "user", "author")
@@ -225,7 +230,7 @@ class Comment(Wire):
 
 
 class ChecklistItem(Wire):
-    checklist_id: int = _f("checklistId", "taskCheckListId", "id")
+    checklist_id: int = _f("checklistId", "taskCheckListId", "id", default=...)
     task_id: int | None = _f("taskId")
     title: str = _f("title", "checklistTitle", "name", "item", default="")
     completed: bool = _f("completed", "isCompleted", "checked", "done", default=False)
@@ -235,7 +240,7 @@ class ChecklistItem(Wire):
 class TimeEntry(Wire):
     """TimeTrackerDto. Durations are milliseconds, per Astravue's own MCP guide."""
 
-    time_tracker_id: int = _f("timeTrackerId", "timerId", "id")
+    time_tracker_id: int = _f("timeTrackerId", "timerId", "id", default=...)
     task_id: int | None = _f("taskId")
     project_id: int | None = _f("projectId")
     task_title: str | None = _f("taskTitle")
@@ -269,7 +274,7 @@ class TimesheetSummary(Wire):
 
 # ---------------------------------------------------------------- notifications
 class Notification(Wire):
-    notification_id: int = _f("notificationId", "id")
+    notification_id: int = _f("notificationId", "id", default=...)
     message: str = _f("message", "title", "content", default="")
     type: str | None = _f("type", "notificationType")
     read: bool = _f("read", "isRead", "seen", default=False)

@@ -140,6 +140,8 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
         except ValidationError as exc:
             # Our arguments were validated already, so this is an API answer of an unexpected shape.
             text = f"Astravue's answer had an unexpected shape ({describe(exc)}). Run `astravue-mcp doctor`."
+            if spec.writes:
+                text += " The change may have been applied: read the current state before trying again."
             return await failed(kwargs.get("ctx"), spec.name, text)
         return CallToolResult(
             content=[TextContent(type="text", text=result.text())],

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpx2
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
@@ -45,7 +47,10 @@ class AppState:
 
     settings: Settings
     transport: httpx2.AsyncBaseTransport | None = None
+    task_group: anyio.abc.TaskGroup | None = None
+    """Lives as long as the server: background work such as a sign-in's callback runs here."""
     _client: AstravueClient | None = field(default=None, init=False)
+    _login: Any = field(default=None, init=False)
 
     @property
     def client(self) -> AstravueClient:
@@ -54,6 +59,16 @@ class AppState:
 
             self._client = AstravueClient(self.settings, auth=auth_for(self.settings), transport=self.transport)
         return self._client
+
+    async def offer_login(self, ctx: Context) -> str | None:
+        """After a tool found no usable stored login: offer a sign-in through the client, if it can show one."""
+        if self.settings.access_token is not None or self.task_group is None:
+            return None  # a fixed token is the operator's to fix, not the person's to sign in for
+        if self._login is None:
+            from astravue_mcp.auth.elicit import BrowserLogin
+
+            self._login = BrowserLogin(self.settings, self.task_group)
+        return await self._login.offer(ctx)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -278,11 +293,13 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        state = AppState(settings, transport)
-        try:
-            yield state
-        finally:
-            await state.aclose()
+        async with anyio.create_task_group() as task_group:
+            state = AppState(settings, transport, task_group)
+            try:
+                yield state
+            finally:
+                task_group.cancel_scope.cancel()
+                await state.aclose()
 
     server = AstravueServer(
         "astravue",

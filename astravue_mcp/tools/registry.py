@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
-from astravue_mcp.errors import AstravueError
+from astravue_mcp.errors import AstravueError, AuthError
 
 log = logging.getLogger("astravue_mcp.tools")
 
@@ -135,6 +135,11 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
     async def run(**kwargs: Any) -> CallToolResult:
         try:
             result: Out = await spec.fn(**kwargs)
+        except AuthError as exc:
+            # No usable login: a client that can open a URL gets a sign-in offer instead of a dead end.
+            ctx = kwargs.get("ctx")
+            offered = await ctx.request_context.lifespan_context.offer_login(ctx) if ctx is not None else None
+            return await failed(ctx, spec.name, offered or str(exc))
         except AstravueError as exc:
             return await failed(kwargs.get("ctx"), spec.name, str(exc))
         except ValidationError as exc:

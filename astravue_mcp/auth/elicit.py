@@ -1,0 +1,99 @@
+"""Log in from inside a client session, when the client can open a URL for the person (URL elicitation).
+
+The server never starts a login by itself: only when a tool call finds no usable login and the
+connected client declares URL-mode elicitation does it offer the authorization URL. The person
+signs in in their browser; the loopback callback runs in the server's task group, so the tool
+call returns at once ("sign in, then call again") and a later call finds the stored login.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import anyio
+import anyio.abc
+from mcp.shared.exceptions import NoBackChannelError
+
+from astravue_mcp.auth.login import LoginError, LoginFlow
+from astravue_mcp.config import Settings
+from astravue_mcp.errors import AstravueError
+
+log = logging.getLogger("astravue_mcp.auth")
+
+OPENED = "A sign-in to Astravue is open in your browser: finish it there, then call the tool again."
+DECLINED = 'The sign-in was not opened. Run "astravue-mcp login" in a terminal, then call the tool again.'
+
+
+class BrowserLogin:
+    """At most one sign-in in flight per server process."""
+
+    def __init__(self, settings: Settings, task_group: anyio.abc.TaskGroup) -> None:
+        self.settings = settings
+        self.task_group = task_group
+        self._in_flight: anyio.CancelScope | None = None
+        self._idle = anyio.Event()
+
+    async def offer(self, ctx: Any) -> str | None:
+        """Offer the sign-in through the client; the message for the model, or None if the client cannot."""
+        caps = ctx.client_capabilities
+        if caps is None or caps.elicitation is None or caps.elicitation.url is None or not self.settings.client_id:
+            return None
+        if self._in_flight is not None:
+            return OPENED
+        flow = LoginFlow(self.settings)
+        elicitation_id = secrets.token_urlsafe(16)
+        try:
+            # Listen before showing the URL: a busy callback port is reported instead of a dead link.
+            scope: anyio.CancelScope = await self.task_group.start(self._finish, flow, ctx.session, elicitation_id)
+        except (AstravueError, LoginError) as exc:
+            log.warning("Cannot offer a sign-in: %s", exc)
+            return None
+        try:
+            result = await ctx.elicit_url(
+                "Sign in to Astravue to continue. The login is kept, so this is needed only once.",
+                flow.authorization_url,
+                elicitation_id,
+            )
+        except NoBackChannelError:
+            await self._abandon(scope)
+            return None
+        if result.action != "accept":
+            await self._abandon(scope)
+            return DECLINED
+        return OPENED
+
+    async def _abandon(self, scope: anyio.CancelScope) -> None:
+        """Stop listening for a callback that will not come, and wait until the port is free again."""
+        scope.cancel()
+        await self._idle.wait()
+
+    async def _finish(
+        self,
+        flow: LoginFlow,
+        session: Any,
+        elicitation_id: str,
+        *,
+        task_status: anyio.abc.TaskStatus[anyio.CancelScope],
+    ) -> None:
+        started = False
+        self._idle = anyio.Event()
+        with anyio.CancelScope() as scope:
+            self._in_flight = scope
+            try:
+                async with flow.loopback() as callback:
+                    task_status.started(scope)
+                    started = True
+                    with anyio.move_on_after(self.settings.login_timeout):
+                        await flow.complete(await callback.wait())
+                        log.warning("Signed in to Astravue through the client; the login is stored")
+                        await session.send_elicit_complete(elicitation_id)
+            except Exception as exc:
+                if not started:
+                    raise  # reported by offer(): nothing was shown to the person yet
+                # A background task must never take the server down: say it, keep serving.
+                log.warning("The sign-in through the client failed: %s", exc)
+            finally:
+                self._in_flight = None
+                self._idle.set()

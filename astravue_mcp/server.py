@@ -19,7 +19,7 @@ import anyio.abc
 import httpx2
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp.server.mcpserver.utilities.func_metadata import StrictJsonSchema, _inline_root_ref
 from mcp.shared.exceptions import MCPError
@@ -172,10 +172,14 @@ class AstravueServer(MCPServer[AppState]):
                 f"Invalid arguments for {name}: unknown {', '.join(extra)}; allowed: {', '.join(sorted(allowed))}."
             )
         try:
-            model.model_validate(registered.fn_metadata.pre_parse_json(arguments))
-        except ValidationError as exc:
-            raise ToolError(f"Invalid arguments for {name}: {describe(exc)}.") from None
-        return await super().call_tool(name, arguments, context)
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as exc:
+            # The SDK validates the arguments once; only its message is replaced by a short one.
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(f"Invalid arguments for {name}: {describe(exc.__cause__)}.") from None
+            raise
 
 
 def _unreachable() -> str:

@@ -57,15 +57,22 @@ class RateBudget:
         self._lock = anyio.Lock()
 
     async def acquire(self) -> None:
+        if not self._lock.locked() and self._take(time.monotonic()):
+            return  # fast path: nobody is waiting and a slot is free (no await between check and take)
         async with self._lock:
             while True:
                 now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.per_minute:
-                    self._sent.append(now)
+                if self._take(now):
                     return
                 await anyio.sleep(self.window - (now - self._sent[0]))
+
+    def _take(self, now: float) -> bool:
+        while self._sent and now - self._sent[0] >= self.window:
+            self._sent.popleft()
+        if len(self._sent) < self.per_minute:
+            self._sent.append(now)
+            return True
+        return False
 
 
 def _humanize(operation: str) -> str:
@@ -136,7 +143,7 @@ class AstravueClient:
             await self.budget.acquire()
             started = time.monotonic()
             try:
-                response = await self._http.request(endpoint.method, url, params=query, json=body)
+                response = await self._http.request(endpoint.method, url, params=query or None, json=body)
             except AstravueError:
                 raise
             except httpx2.TimeoutException as exc:

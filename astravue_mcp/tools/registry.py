@@ -95,28 +95,40 @@ class Out(BaseModel):
 
 
 def render(value: Any) -> str:
-    """A compact, line-oriented rendering for the text mirror: cheaper for a model than JSON."""
-    if isinstance(value, dict):
-        scalars = {k: v for k, v in value.items() if not isinstance(v, (list, dict))}
-        nested = {k: v for k, v in value.items() if isinstance(v, (list, dict))}
-        lines = ["; ".join(f"{k}={_scalar(v)}" for k, v in scalars.items())] if scalars else []
-        for key, item in nested.items():
-            if isinstance(item, list) and item and all(isinstance(i, dict) for i in item):
-                lines.append(f"{key}:")
-                lines.extend(f"- {render(i)}" for i in item)
-            elif isinstance(item, list):
-                lines.append(f"{key}={', '.join(_scalar(i) for i in item) or '(none)'}")
+    """A compact, line-oriented rendering for the text mirror: cheaper for a model than JSON.
+
+    Scalars share the first line (``k=v; k=v``); each list or object follows on lines of its own.
+    Runs on every tool result, hence one pass and no helper calls for the common scalar case.
+    """
+    if not isinstance(value, dict):
+        return _scalar(value)
+    first: list[str] = []
+    rest: list[str] = []
+    for key, item in value.items():
+        if isinstance(item, str):
+            first.append(f"{key}={item}")
+        elif isinstance(item, list):
+            if item and all(isinstance(i, dict) for i in item):
+                rest.append(f"{key}:")
+                rest.extend(f"- {render(i)}" for i in item)
             else:
-                lines.append(f"{key}: {render(item)}")
-        return "\n".join(lines)
-    return _scalar(value)
+                rest.append(f"{key}={', '.join(map(_scalar, item)) or '(none)'}")
+        elif isinstance(item, dict):
+            rest.append(f"{key}: {render(item)}")
+        else:
+            first.append(f"{key}={_scalar(item)}")
+    if first:
+        rest.insert(0, "; ".join(first))
+    return "\n".join(rest)
 
 
 def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
     if isinstance(value, list):
-        return ", ".join(_scalar(v) for v in value)
+        return ", ".join(map(_scalar, value))
     return str(value)
 
 

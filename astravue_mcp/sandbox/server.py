@@ -65,6 +65,9 @@ class SandboxServer:
         _quiet_resets()
         # Binding here (not in uvicorn) makes the real port known before the thread starts.
         sock = socket.create_server((self.host, self.port))
+        # Uvicorn sets TCP_NODELAY only on sockets it binds itself; without it every answer waits
+        # for the client's delayed ACK (~40 ms instead of ~1.5 ms per request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = sock.getsockname()[1]
         self._server = uvicorn.Server(_config(self.app, self.host, self.port, access_log=False))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},

@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # Start-up allocates only long-lived objects (the SDK, models, schemas): collecting them while
+    # they are being built is wasted time, so the collector waits until they are frozen below.
+    gc.disable()
     from astravue_mcp.server import build_server, sandbox_server
 
     if not args.sandbox:
@@ -115,6 +118,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Everything built so far (the SDK's types, every schema and model) lives as long as the process:
     # out of the collector's sight, each full collection during a call stays cheap.
     gc.freeze()
+    gc.enable()
     if args.transport == "stdio":
         try:
             server.run("stdio")

@@ -22,7 +22,8 @@ def _f(*names: str, default: Any = None) -> Any:
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+    # defer_build: the wire models are first needed by the first API answer, not to start and list tools.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True, defer_build=True)
 
     def wire(self) -> dict[str, Any]:
         """The JSON body for a request (or, in the sandbox, a response)."""

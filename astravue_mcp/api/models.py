@@ -72,13 +72,18 @@ class User(Wire):
         return full or self.email or f"user {self.user_id}"
 
 
+Audit = Any
+"""Who created or last changed a record: carried through as sent, never parsed. No tool reads it, and
+validating these nested users cost more than the rest of a task (a task embeds five of them)."""
+
+
 class Priority(Wire):
     tenant_id: int | None = _f("tenantId")
     task_priority_id: int | None = _f("taskPriorityId", "id")
     priority_label: str = _f("priorityLabel", "label", "name", default="")
     color: str | None = _f("color")
-    created_by: User | None = _f("createdBy")
-    modified_by: User | None = _f("modifiedBy")
+    created_by: Audit = _f("createdBy")
+    modified_by: Audit = _f("modifiedBy")
     default: bool | None = _f("default")
     primary: bool | None = _f("primary")
 
@@ -91,7 +96,7 @@ class Status(Wire):
     status_category: str | None = _f("statusCategory", "category")
     project_id: int | None = _f("projectId")
     space_id: int | None = _f("spaceId")
-    created_by: User | None = _f("createdBy")
+    created_by: Audit = _f("createdBy")
 
 
 def _label(value: Any, key: str) -> Any:
@@ -106,7 +111,7 @@ class Space(Wire):
     space_name: str = _f("spaceName", "name", "title", default="")
     description: str | None = _f("description")
     color: str | None = _f("color")
-    created_by: User | None = _f("createdBy")
+    created_by: Audit = _f("createdBy")
     created_at: datetime | None = _f("createdAt", "createTime")
 
 
@@ -128,7 +133,7 @@ class Project(Wire):
     start_date: datetime | None = _f("startDate")
     due_date: datetime | None = _f("dueDate", "endDate")
     owner: User | None = _f("owner", "projectOwner")
-    created_by: User | None = _f("createdBy")
+    created_by: Audit = _f("createdBy")
     task_count: int | None = _f("taskCount")
 
 
@@ -159,8 +164,8 @@ class Task(Wire):
     project_id: int | None = _f("projectId")
     space_id: int | None = _f("spaceId")
     parent_task_id: int | None = _f("parentTaskId", "parentId")
-    created_by: User | None = _f("createdBy")
-    modified_by: User | None = _f("modifiedBy")
+    created_by: Audit = _f("createdBy")
+    modified_by: Audit = _f("modifiedBy")
     update_time: datetime | None = _f("updateTime", "updatedAt")
 
     @field_validator("status", mode="before")

@@ -9,6 +9,9 @@ from mcp.client import Client
 
 from tests.support import sandbox_client
 
+# The OpenID provider fixtures (`oidc`, `settings`) for the auth, doctor and secret tests.
+pytest_plugins = ["tests.oidc"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -272,3 +272,17 @@ def realm() -> Iterator[Realm]:
             yield Realm(provider, api, redirect_port)
         finally:
             api.stop()
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[Realm]:
+    """One provider and sandbox API per test module; import it (and ``settings``) where needed."""
+    with realm() as r:
+        yield r
+
+
+@pytest.fixture
+def settings(oidc: Realm, tmp_path: Path) -> Settings:
+    """Settings for a fresh token store, with the provider's counters reset."""
+    oidc.provider.reset_stats()
+    return oidc.settings(tmp_path / "store")

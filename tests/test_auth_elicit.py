@@ -7,9 +7,6 @@ call works, without a terminal and without restarting anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import anyio
 import mcp_types as types
 import pytest
@@ -20,21 +17,11 @@ from astravue_mcp.auth.manager import NO_LOGIN_MESSAGE
 from astravue_mcp.auth.store import open_store
 from astravue_mcp.config import Settings
 from astravue_mcp.server import build_server
-from tests.oidc import Browser, Realm, realm
+from tests.oidc import Browser
 
 pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
 
-
-@pytest.fixture(scope="module")
-def oidc() -> Iterator[Realm]:
-    with realm() as r:
-        yield r
-
-
-@pytest.fixture
-def settings(oidc: Realm, tmp_path: Path) -> Settings:
-    return oidc.settings(tmp_path / "store")
 
 
 class Person:

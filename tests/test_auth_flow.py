@@ -31,22 +31,12 @@ from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE, LoginUn
 from astravue_mcp.auth.store import FileStore, TokenSet, open_store
 from astravue_mcp.config import Settings
 from astravue_mcp.server import build_server
-from tests.oidc import ACCESS_TTL, CLIENT_SECRET, Browser, Realm, Recorder, free_port, realm
+from tests.oidc import ACCESS_TTL, CLIENT_SECRET, Browser, Realm, Recorder, free_port
 
 pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
 
 
-@pytest.fixture(scope="module")
-def oidc() -> Iterator[Realm]:
-    with realm() as r:
-        yield r
-
-
-@pytest.fixture
-def settings(oidc: Realm, tmp_path: Path) -> Settings:
-    oidc.provider.reset_stats()
-    return oidc.settings(tmp_path / "store")
 
 
 def log_in(settings: Settings, monkeypatch: pytest.MonkeyPatch, browser: Browser | None = None, **kw: Any) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -171,14 +170,6 @@ def test_malformed_setting_names_the_variable_without_the_secret(
 
 
 # ---------------------------------------------------------------- a real OpenID provider
-@pytest.fixture(scope="module")
-def oidc() -> Iterator[object]:
-    from tests.oidc import realm
-
-    with realm() as r:
-        yield r
-
-
 def test_live_login_discovery_and_refresh(
     oidc: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -26,17 +25,12 @@ import pytest
 
 from astravue_mcp.auth.store import FileStore, TokenSet, open_store
 from astravue_mcp.config import Settings, load_settings
-from tests.oidc import ACCESS_TTL, CLIENT_SECRET, Browser, Realm, realm
+from tests.oidc import ACCESS_TTL, CLIENT_SECRET, Browser, Realm
 from tests.test_stdio_e2e import StdioServer, assert_pure_jsonrpc, initialize
 
 EXE = [sys.executable, "-m", "astravue_mcp", "--log-level", "DEBUG"]
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
-
-@pytest.fixture(scope="module")
-def oidc() -> Iterator[Realm]:
-    with realm() as r:
-        yield r
 
 
 def env_for(oidc: Realm, settings: Settings) -> dict[str, str]:

@@ -181,9 +181,31 @@ class Task(Wire):
     @field_validator("tags", mode="before")
     @classmethod
     def _tag_names(cls, value: Any) -> Any:
+        return [_tag_name(t) for t in value] if isinstance(value, list) else value
+
+
+def _tag_name(tag: Any) -> Any:
+    """Tags are written as names; an answer may carry tag objects instead."""
+    return tag.get("tagName") or tag.get("name", "") if isinstance(tag, dict) else tag
+
+
+def searchable_text(raw: Any) -> str:
+    """Title, description and tag names of a task as the API sent it, read by the same names as ``Task``.
+
+    Lets a keyword search skip validating the tasks that cannot match (most of them).
+    """
+    if not isinstance(raw, dict):
+        return ""
+    parts: list[str] = []
+    for field in ("task_title", "description", "tags"):
+        alias = Task.model_fields[field].validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else [field]
+        value = next((raw[name] for name in names if isinstance(name, str) and name in raw), None)
         if isinstance(value, list):
-            return [t.get("tagName") or t.get("name", "") if isinstance(t, dict) else t for t in value]
-        return value
+            parts.extend(str(_tag_name(t)) for t in value)
+        elif value:
+            parts.append(str(value))
+    return " ".join(parts)
 
 
 class TaskWrite(Wire):

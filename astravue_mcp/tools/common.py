@@ -7,7 +7,7 @@ user/status objects (a task costs ~2.5 KB raw and ~0.2 KB here).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
@@ -295,19 +295,24 @@ class TaskPage:
         return listing([task_out(t) for t in self.tasks], page, limit, self.total, self.has_more)
 
 
-def task_page(data: Any, page: int, limit: int, *, paged_request: bool = True) -> TaskPage:
+def task_page(
+    data: Any, page: int, limit: int, *, paged_request: bool = True, keep: Callable[[Any], bool] | None = None
+) -> TaskPage:
     """Parse a task-list answer into one page of at most ``limit`` tasks.
 
     An endpoint that ignored the paging parameters (or was not given any) sends everything; then
-    we page on our side, so the caller's limit holds either way.
+    we page on our side, so the caller's limit holds either way. ``keep`` drops raw tasks before
+    they are validated (a scan's cheap pre-filter); paging is decided on the raw answer.
     """
     result = models.page_of(data)
-    tasks = [models.Task.model_validate(t) for t in result.items]
-    if not paged_request or len(tasks) > limit:
-        items, total, more = slice_page(tasks, page, limit)
-        return TaskPage(items, total, more)
-    more = page * limit < result.total if result.total is not None else len(tasks) == limit
-    return TaskPage(tasks, result.total, more)
+    raw = result.items
+    if not paged_request or len(raw) > limit:
+        raw, total, more = slice_page(raw, page, limit)
+    else:
+        total = result.total
+        more = page * limit < total if total is not None else len(raw) == limit
+    tasks = [models.Task.model_validate(t) for t in raw if keep is None or keep(t)]
+    return TaskPage(tasks, total, more)
 
 
 def in_project(task: models.Task, space_id: int, project_id: int) -> models.Task:
@@ -326,11 +331,12 @@ async def fetch_project_tasks(
     query: TaskQuery | None = None,
     page: int = 1,
     limit: int = 25,
+    keep: Callable[[Any], bool] | None = None,
 ) -> TaskPage:
     """One page of a project's tasks, filtered and sorted by the API. Raises ApiError (e.g. unknown project)."""
     ids = {"spaceId": space_id, "projectId": project_id}
     params = (query or TaskQuery()).params() | page_params(page, limit)
-    result = task_page(await client.call("list_project_tasks", ids, params=params), page, limit)
+    result = task_page(await client.call("list_project_tasks", ids, params=params), page, limit, keep=keep)
     result.tasks = [in_project(t, space_id, project_id) for t in result.tasks]
     return result
 

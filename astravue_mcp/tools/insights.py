@@ -286,6 +286,13 @@ class Filters:
         text = _haystack(task)
         return all(word in text for word in (self.keyword or "").lower().split())
 
+    def prefilter(self) -> Callable[[Any], bool] | None:
+        """A check on the raw answer, so tasks without the keywords are never validated."""
+        words = (self.keyword or "").lower().split()
+        if not words:
+            return None
+        return lambda raw: all(word in models.searchable_text(raw).lower() for word in words)
+
 
 def _haystack(task: models.Task) -> str:
     return " ".join([task.task_title, task.description or "", *(task.tags or [])]).lower()
@@ -339,7 +346,9 @@ async def project_tasks(ctx: Context, ref: ProjectRef, filters: Filters, cap: Ca
     for page in range(1, MAX_PAGES + 1):
         if cap.reached:
             break
-        batch = await fetch_project_tasks(api(ctx), ref.space_id, ref.project_id, filters.query(), page, SCAN_PAGE_SIZE)
+        batch = await fetch_project_tasks(
+            api(ctx), ref.space_id, ref.project_id, filters.query(), page, SCAN_PAGE_SIZE, keep=filters.prefilter()
+        )
         found = [t for t in batch.tasks if filters.match(t)]
         matched += found
         cap.found += len(found)

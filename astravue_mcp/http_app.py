@@ -10,6 +10,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
+import socket
 from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
@@ -91,6 +93,11 @@ def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     app = create_http_app(server, settings, host, port)
+    try:  # a taken port is a setting to change, not a uvicorn traceback
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SettingsError(f"Cannot listen on {host}:{port}: {reason}. Choose another port with --port.") from None
     log.warning("MCP over Streamable HTTP at http://%s:%s/mcp", host, port)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
     return 0

@@ -150,3 +150,22 @@ def test_listening_beyond_loopback_without_a_token_is_refused() -> None:
     assert done.returncode == 2
     assert "Refusing to listen on 0.0.0.0 without ASTRAVUE_HTTP_TOKEN" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_taken_port_is_a_one_line_error_with_exit_2() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "astravue_mcp", "serve", "--sandbox", "--transport", "http", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"astravue-mcp: Cannot listen on 127.0.0.1:{port}: Address already in use. Choose another port with --port."
+    )

@@ -17,15 +17,12 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from astravue_mcp.config import Settings, SettingsError, load_settings
+from astravue_mcp.config import Settings, SettingsError, listed, load_settings
 from astravue_mcp.http_app import create_http_app, is_loopback
 
 LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
 
-
-def _names(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def _host_only(entry: str) -> str:
@@ -42,7 +39,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings.require("org_id")
     if settings.access_token is None:
         settings.require("client_id")
-    public = [h for h in _names(settings.allowed_hosts) if not is_loopback(_host_only(h))]
+    public = [h for h in listed(settings.allowed_hosts) if not is_loopback(_host_only(h))]
     if public and settings.http_token is None:
         raise SettingsError(
             f"ASTRAVUE_ALLOWED_HOSTS names {', '.join(public)}, but ASTRAVUE_HTTP_TOKEN is not set: set a long "
@@ -51,8 +48,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     # uvicorn's port is not known here; loopback is safe on any port (DNS rebinding needs a name).
     widened = settings.model_copy(
         update={
-            "allowed_hosts": ",".join([LOOPBACK_HOSTS, *_names(settings.allowed_hosts)]),
-            "allowed_origins": ",".join([LOOPBACK_ORIGINS, *_names(settings.allowed_origins)]),
+            "allowed_hosts": ",".join([LOOPBACK_HOSTS, *listed(settings.allowed_hosts)]),
+            "allowed_origins": ",".join([LOOPBACK_ORIGINS, *listed(settings.allowed_origins)]),
         }
     )
     return create_http_app(build_server(widened), widened, host="127.0.0.1", port=8000)

@@ -120,6 +120,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def listed(value: str | None) -> list[str]:
+    """The items of a comma-separated setting (toolsets, tools, allowed hosts and origins)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from the environment plus explicit overrides (command-line flags win)."""
     env = os.environ if env is None else env

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from astravue_mcp import __version__
-from astravue_mcp.config import Settings, SettingsError
+from astravue_mcp.config import Settings, SettingsError, listed
 
 log = logging.getLogger("astravue_mcp.http")
 MAX_BODY = 1_000_000
@@ -41,8 +41,8 @@ def security(settings: Settings, host: str, port: int) -> TransportSecuritySetti
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
     if not is_loopback(host):
         hosts += [f"{host}:{port}", host]
-    hosts += [h.strip() for h in (settings.allowed_hosts or "").split(",") if h.strip()]
-    origins += [o.strip() for o in (settings.allowed_origins or "").split(",") if o.strip()]
+    hosts += listed(settings.allowed_hosts)
+    origins += listed(settings.allowed_origins)
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from astravue_mcp import __version__
 from astravue_mcp.api.client import AstravueClient
-from astravue_mcp.config import Settings, SettingsError
+from astravue_mcp.config import Settings, SettingsError, listed
 from astravue_mcp.errors import AstravueError
 from astravue_mcp.tools import load_all
 from astravue_mcp.tools.registry import DEFAULT_TOOLSETS, REGISTRY, TOOLSETS, ToolSpec, as_mcp_tool, describe
@@ -78,7 +78,7 @@ class AppState:
 def select_tools(settings: Settings) -> list[ToolSpec]:
     """The tools the settings expose: toolsets, then the allow-list, then read-only (which wins)."""
     load_all()
-    wanted = _names(settings.toolsets, "ASTRAVUE_TOOLSETS") or list(DEFAULT_TOOLSETS)
+    wanted = listed(settings.toolsets) or list(DEFAULT_TOOLSETS)
     if "all" in wanted:
         wanted = list(TOOLSETS)
     unknown = [t for t in wanted if t not in TOOLSETS]
@@ -91,7 +91,7 @@ def select_tools(settings: Settings) -> list[ToolSpec]:
     specs = sorted(
         (s for s in REGISTRY.values() if set(s.toolsets) & set(wanted)), key=lambda s: order.index(s.toolsets[0])
     )
-    allow = _names(settings.tools, "ASTRAVUE_TOOLS")
+    allow = listed(settings.tools)
     if allow:
         missing = [n for n in allow if n not in REGISTRY]
         if missing:
@@ -102,10 +102,6 @@ def select_tools(settings: Settings) -> list[ToolSpec]:
     if settings.read_only:
         specs = [s for s in specs if not s.writes]
     return specs
-
-
-def _names(value: str | None, var: str) -> list[str]:
-    return [n.strip() for n in (value or "").split(",") if n.strip()]
 
 
 class AstravueServer(MCPServer[AppState]):

@@ -31,7 +31,7 @@ def _run(*cmd: str | Path, cwd: Path = ROOT) -> None:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (this script may run under an older python3)
         sys.exit(f"astravue-mcp needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not PY.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)

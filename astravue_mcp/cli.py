@@ -201,6 +201,7 @@ def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
     from mcp.client import Client
 
     from astravue_mcp.server import build_server, sandbox_server
+    from astravue_mcp.tools.registry import text_of
 
     try:
         arguments = json.loads(args.args)
@@ -215,7 +216,7 @@ def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
         async with Client(server) as client:
             result = await client.call_tool(args.tool, arguments)
         if result.is_error:
-            print(result.content[0].text if result.content else "error", file=sys.stderr)
+            print(text_of(result) or "error", file=sys.stderr)
             return 1
         print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
         return 0

@@ -23,7 +23,7 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
     from mcp.client import Client
 
     from astravue_mcp.server import sandbox_server
-    from astravue_mcp.tools.registry import REGISTRY
+    from astravue_mcp.tools.registry import REGISTRY, text_of
 
     async def tour() -> None:
         async with Client(sandbox_server(settings)) as client:
@@ -36,7 +36,7 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
                 print(f"  {toolset} ({len(names)}): {', '.join(names)}")
             print("\nCalling astravue_list_spaces:")
             result = await client.call_tool("astravue_list_spaces", {})
-            print(result.content[0].text)
+            print(text_of(result))
 
     anyio.run(tour)
     # Clients start servers without a shell or the venv on PATH: give them an absolute path.

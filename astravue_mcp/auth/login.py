@@ -152,7 +152,7 @@ class LoginFlow:
             tokens = TokenSet.from_response(payload, auth_url=self.settings.auth_url, client_id=self.settings.client_id)
         except ValueError as exc:
             raise LoginError(f"Astravue's login server gave an unusable answer ({exc}).") from None
-        store = self._store or await anyio.to_thread.run_sync(open_store, self.settings)
+        store = self._store if self._store is not None else await anyio.to_thread.run_sync(open_store, self.settings)
 
         def save() -> None:
             # Under the refresh lock, so a server mid-refresh never overwrites this new login.

@@ -61,7 +61,8 @@ When = Annotated[
 
 def api(ctx: Context) -> AstravueClient:
     """The API client of this request's server (or, later, of this request's user)."""
-    return ctx.request_context.lifespan_context.client
+    client: AstravueClient = ctx.request_context.lifespan_context.client  # type: ignore[attr-defined]
+    return client
 
 
 # ---------------------------------------------------------------- outputs
@@ -244,10 +245,9 @@ TagName = Annotated[str, Field(min_length=1, max_length=100)]
 Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]
 StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label")]
 PriorityLabel = Annotated[str, Field(min_length=1, max_length=100, description="Priority label")]
-_SORT_KEYS = ("dueDate", "priority", "title", "updateTime")
 # One parameter instead of key + direction: "-dueDate" sorts descending (fewer schema bytes, one choice).
 TaskSort = Annotated[
-    Literal[_SORT_KEYS + tuple(f"-{k}" for k in _SORT_KEYS)],  # type: ignore[valid-type]
+    Literal["dueDate", "priority", "title", "updateTime", "-dueDate", "-priority", "-title", "-updateTime"],
     Field(description="Sort key; prefix - for descending"),
 ]
 
@@ -306,6 +306,7 @@ def task_page(
     """
     result = models.page_of(data)
     raw = result.items
+    total: int | None
     if not paged_request or len(raw) > limit:
         raw, total, more = slice_page(raw, page, limit)
     else:

@@ -175,6 +175,11 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
     return run, output
 
 
+def text_of(result: CallToolResult) -> str:
+    """The text blocks of a tool result, joined (what the CLI and the demo print)."""
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
 async def failed(ctx: Any, tool_name: str, message: str) -> CallToolResult:
     """The error result, also logged to stderr and (for clients that listen) as an MCP log notification."""
     log.info("%s failed: %s", tool_name, message)

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from mcp.shared.exceptions import NoBackChannelError
+from mcp.shared.exceptions import MCPError, NoBackChannelError
 
 from astravue_mcp.auth.login import LoginError, LoginFlow
 from astravue_mcp.config import Settings
@@ -57,6 +57,11 @@ class BrowserLogin:
                 elicitation_id,
             )
         except NoBackChannelError:
+            await self._abandon(scope)
+            return None
+        except MCPError as exc:
+            # The client refused or failed the request: the tool still answers with the terminal hint.
+            log.warning("The client could not show the sign-in: %s", exc)
             await self._abandon(scope)
             return None
         if result.action != "accept":

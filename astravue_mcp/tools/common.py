@@ -234,7 +234,6 @@ async def confirm(ctx: Context, what: str) -> None:
 
 # ---------------------------------------------------------------- tasks
 # Shared by the tasks, personal, collaboration and insights areas.
-ArgumentError = InvalidArguments
 
 TaskTitle = Annotated[Title, Field(description="Task title")]
 TaskText = Annotated[Text, Field(description="Plain text")]
@@ -342,21 +341,6 @@ async def fetch_project_tasks(
     return result
 
 
-async def fetch_all_project_tasks(
-    client: AstravueClient, space_id: int, project_id: int, query: TaskQuery | None = None, cap: int = 2_000
-) -> list[models.Task]:
-    """Every task of a project matching ``query`` (page by page, at most ``cap``), for cross-project views."""
-    tasks: list[models.Task] = []
-    page = 1
-    while len(tasks) < cap:
-        result = await fetch_project_tasks(client, space_id, project_id, query, page, 200)
-        tasks.extend(result.tasks)
-        if not result.has_more or not result.tasks:
-            break
-        page += 1
-    return tasks[:cap]
-
-
 def task_write(args: Mapping[str, Any]) -> models.TaskWrite:
     """The create/update body from a tool's arguments, picked by name (every task tool uses the same names).
 
@@ -403,7 +387,7 @@ class TaskRef:
     def __post_init__(self) -> None:
         if (self.space_id is None) != (self.project_id is None):
             missing = "project_id" if self.project_id is None else "space_id"
-            raise ArgumentError(
+            raise InvalidArguments(
                 f"Invalid arguments: {missing} is missing. Give space_id and project_id together for a "
                 "project task, or neither for a personal task."
             )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 
 from astravue_mcp.api import models
+from astravue_mcp.errors import InvalidArguments
 from astravue_mcp.tools.common import (
-    ArgumentError,
     Completion,
     Deleted,
     Limit,
@@ -121,7 +121,7 @@ async def update_task(
     ref = TaskRef(task_id, space_id, project_id)
     body = task_write(locals()).wire()
     if not body:
-        raise ArgumentError("Invalid arguments: nothing to change; give at least one field besides the ids.")
+        raise InvalidArguments("Invalid arguments: nothing to change; give at least one field besides the ids.")
     return task_out(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))
 
 

@@ -4,6 +4,7 @@
     python3 tasks.py demo     # venv + install, then the server on the embedded sandbox, answering a call
     python3 tasks.py test     # venv + install (Python and the test suite's Node packages), then every test
     python3 tasks.py bench    # the benchmarks under bench/, results in bench/results/
+    python3 tasks.py surface  # after changing the package: regenerate astravue_mcp/surface.json
 
 Each command creates ``.venv`` on first use and re-installs only when pyproject.toml changed.
 """
@@ -72,6 +73,9 @@ def main(argv: list[str]) -> int:
         ensure_venv()
         ensure_node()
         return subprocess.call([str(PY), "-m", "pytest", *argv[1:]], cwd=ROOT)
+    if command == "surface":
+        ensure_venv()
+        return subprocess.call([str(PY), "-m", "astravue_mcp.surface"], cwd=ROOT)
     if command == "bench":
         ensure_venv()
         return subprocess.call([str(PY), str(ROOT / "bench" / "run_all.py"), *argv[1:]], cwd=ROOT)

@@ -176,14 +176,14 @@ def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
     import anyio
 
     from astravue_mcp.server import sandbox_server
-    from astravue_mcp.tools.registry import REGISTRY
+    from astravue_mcp.tools import toolset_of
 
     async def sizes() -> list[tuple[str, str, int]]:
         tools = await sandbox_server(settings).list_tools()
         rows = []
         for t in tools:
             size = len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")))
-            rows.append((REGISTRY[t.name].toolsets[0], t.name, size))
+            rows.append((toolset_of(t.name), t.name, size))
         return rows
 
     rows = anyio.run(sizes)

@@ -23,7 +23,8 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
     from mcp.client import Client
 
     from astravue_mcp.server import sandbox_server
-    from astravue_mcp.tools.registry import REGISTRY, text_of
+    from astravue_mcp.tools import toolset_of
+    from astravue_mcp.tools.registry import text_of
 
     async def tour() -> None:
         async with Client(sandbox_server(settings)) as client:
@@ -31,7 +32,7 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
             print(f"astravue-mcp on the embedded sandbox: {len(tools)} tools")
             groups: dict[str, list[str]] = {}
             for tool in tools:
-                groups.setdefault(REGISTRY[tool.name].toolsets[0], []).append(tool.name.removeprefix("astravue_"))
+                groups.setdefault(toolset_of(tool.name), []).append(tool.name.removeprefix("astravue_"))
             for toolset, names in groups.items():
                 print(f"  {toolset} ({len(names)}): {', '.join(names)}")
             print("\nCalling astravue_list_spaces:")

@@ -2,6 +2,7 @@
 
 Every resource is the text mirror of a read tool (the tool functions are called directly), so a
 resource and its tool never disagree. All of them read, so ``read_only`` changes nothing here.
+The tool modules are imported when a resource is first read: start-up builds no tool (``surface``).
 
 Completion of template arguments (space and project ids) needs the API client, but the SDK calls
 completion handlers without a request context. A middleware binds the lifespan state of each
@@ -21,10 +22,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
-from astravue_mcp.api import models
 from astravue_mcp.errors import AstravueError
-from astravue_mcp.tools import insights, notifications, projects, spaces, tasks
-from astravue_mcp.tools import time as timers
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
@@ -63,6 +61,8 @@ def _register_static(server: AstravueServer) -> None:
         "astravue://spaces", name="spaces", title="Spaces", description="Every space of the organisation (id, name)."
     )
     async def all_spaces(ctx: Context) -> str:
+        from astravue_mcp.tools import spaces
+
         return (await spaces.list_spaces(ctx, page=1, limit=200)).text()
 
     @server.context_resource(
@@ -72,6 +72,8 @@ def _register_static(server: AstravueServer) -> None:
         description="Your running timers (task, start, minutes so far).",
     )
     async def active_timers(ctx: Context) -> str:
+        from astravue_mcp.tools import time as timers
+
         return (await timers.get_active_timers(ctx)).text()
 
     @server.context_resource(
@@ -81,6 +83,8 @@ def _register_static(server: AstravueServer) -> None:
         description="Your unread notifications and mentions, newest first (up to 200).",
     )
     async def unread_notifications(ctx: Context) -> str:
+        from astravue_mcp.tools import notifications
+
         return (await notifications.list_notifications(ctx, unread_only=True, page=1, limit=200)).text()
 
 
@@ -99,16 +103,22 @@ def _register_templates(server: AstravueServer) -> None:
 
 
 async def _projects_text(ctx: Context, space_id: int) -> str:
+    from astravue_mcp.tools import projects
+
     return (await projects.list_projects(ctx, space_id=space_id, page=1, limit=200)).text()
 
 
 async def _project_text(ctx: Context, space_id: int, project_id: int) -> str:
+    from astravue_mcp.tools import insights, projects
+
     project = await projects.get_project(ctx, space_id=space_id, project_id=project_id)
     counts = await insights.get_task_counts(ctx, space_id=space_id, project_id=project_id)
     return f"{project.text()}\ntasks: {counts.text()}"
 
 
 async def _task_text(ctx: Context, task_id: int) -> str:
+    from astravue_mcp.tools import insights, tasks
+
     space_id, project_id = await insights.locate_task(ctx, task_id)
     return (await tasks.get_task(ctx, task_id=task_id, space_id=space_id, project_id=project_id)).text()
 
@@ -156,12 +166,16 @@ def _matching(candidates: list[tuple[int, str]], typed: str) -> Completion:
 
 
 async def _space_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
+    from astravue_mcp.api import models
+
     found = (models.Space.model_validate(s) for s in models.page_of(await client.call("list_spaces")).items)
     return [(s.space_id, s.space_name) for s in found]
 
 
 async def _project_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
     """Projects of the space already chosen, else of every space (a handful of calls)."""
+    from astravue_mcp.api import models
+
     chosen = known.get("space_id", "")
     space_ids = [int(chosen)] if chosen.isdigit() else [i for i, _ in await _space_candidates(client, known)]
     out: list[tuple[int, str]] = []

@@ -1,7 +1,8 @@
 """Server assembly: ``build_server(settings)`` picks the tools the settings allow and wires the client.
 
-Nothing here touches the network or the disk: the API client (and with it the login) is created
-on the first tool call, so the stdio server answers ``initialize`` at once.
+Nothing here touches the network or the token store: the API client (and with it the login) is
+created on the first tool call, and tools are listed from the precomputed surface (``surface.py``)
+and built on their first call, so the stdio server answers ``initialize`` and ``tools/list`` at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import anyio.abc
@@ -24,10 +26,10 @@ from mcp.server.mcpserver.resources import FunctionResource
 from mcp.server.mcpserver.utilities.func_metadata import StrictJsonSchema, _inline_root_ref
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, InputRequiredResult
+from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, ValidationError
 
-from astravue_mcp import __version__
-from astravue_mcp.api.client import AstravueClient
+from astravue_mcp import __version__, surface
 from astravue_mcp.config import Settings, SettingsError, listed
 from astravue_mcp.errors import AstravueError
 from astravue_mcp.tools import load_all
@@ -39,6 +41,9 @@ INSTRUCTIONS = (
     "Dates are ISO 8601; durations are reported in minutes."
 )
 SANDBOX_URL = "http://sandbox.astravue.local"
+
+if TYPE_CHECKING:
+    from astravue_mcp.api.client import AstravueClient
 
 
 @dataclass
@@ -55,6 +60,7 @@ class AppState:
     @property
     def client(self) -> AstravueClient:
         if self._client is None:
+            from astravue_mcp.api.client import AstravueClient
             from astravue_mcp.auth import auth_for
 
             self._client = AstravueClient(self.settings, auth=auth_for(self.settings), transport=self.transport)
@@ -75,9 +81,23 @@ class AppState:
             await self._client.aclose()
 
 
-def select_tools(settings: Settings) -> list[ToolSpec]:
-    """The tools the settings expose: toolsets, then the allow-list, then read-only (which wins)."""
-    load_all()
+class Selectable(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def toolsets(self) -> tuple[str, ...]: ...
+    @property
+    def writes(self) -> bool: ...
+
+
+S = TypeVar("S", bound=Selectable)
+
+
+def select_tools(settings: Settings, catalogue: dict[str, S]) -> list[S]:
+    """The tools the settings expose: toolsets, then the allow-list, then read-only (which wins).
+
+    ``catalogue`` is either the built tools (``REGISTRY``) or the precomputed surface: same answer.
+    """
     wanted = listed(settings.toolsets) or list(DEFAULT_TOOLSETS)
     if "all" in wanted:
         wanted = list(TOOLSETS)
@@ -89,11 +109,11 @@ def select_tools(settings: Settings) -> list[ToolSpec]:
     # Listed in toolset order (spaces, projects, tasks, ...), the order a person reads the API in.
     order = list(TOOLSETS)
     specs = sorted(
-        (s for s in REGISTRY.values() if set(s.toolsets) & set(wanted)), key=lambda s: order.index(s.toolsets[0])
+        (s for s in catalogue.values() if set(s.toolsets) & set(wanted)), key=lambda s: order.index(s.toolsets[0])
     )
     allow = listed(settings.tools)
     if allow:
-        missing = [n for n in allow if n not in REGISTRY]
+        missing = [n for n in allow if n not in catalogue]
         if missing:
             raise SettingsError(
                 f"ASTRAVUE_TOOLS names unknown tool(s): {', '.join(missing)}. See `astravue-mcp tools`."
@@ -114,6 +134,26 @@ class AstravueServer(MCPServer[AppState]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._context_resources: dict[str, Callable[[Context], Awaitable[str]]] = {}
+        self._published: list[MCPTool] | None = None
+        self._unbuilt: dict[str, str] = {}
+
+    def publish(self, tools: list[surface.Published]) -> None:
+        """List these tools from the precomputed surface; each is built on its first call."""
+        self._published = [MCPTool.model_validate(t.tool) for t in tools]
+        self._unbuilt = {t.name: t.module for t in tools}
+
+    async def list_tools(self) -> list[MCPTool]:
+        if self._published is None:
+            return await super().list_tools()
+        return list(self._published)
+
+    def _built(self, name: str) -> Any:
+        """The registered tool, building it now if it was only published so far."""
+        module = self._unbuilt.pop(name, None)
+        if module is not None:
+            import_module(module)
+            register_tools(self, [REGISTRY[name]])
+        return self._tool_manager.get_tool(name)
 
     def context_resource(
         self, uri: str, *, name: str, title: str, description: str
@@ -157,7 +197,7 @@ class AstravueServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Any = None
     ) -> CallToolResult | InputRequiredResult:
-        registered = self._tool_manager.get_tool(name)
+        registered = self._built(name)
         if registered is None:
             raise ToolError(f"Unknown tool {name!r}: it does not exist or is switched off (toolsets, read-only).")
         model = registered.fn_metadata.arg_model
@@ -310,13 +350,21 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         log_level=settings.log_level,
         warn_on_duplicate_tools=False,
     )
-    specs = select_tools(settings)
-    register_tools(server, specs)
+    published = surface.load()
+    if published is None:
+        load_all()
+        specs = select_tools(settings, REGISTRY)
+        register_tools(server, specs)
+        names = {spec.name for spec in specs}
+    else:
+        chosen = select_tools(settings, published)
+        server.publish(chosen)
+        names = {tool.name for tool in chosen}
     from astravue_mcp import prompts, resources
 
     resources.register(server, read_only=settings.read_only)
     prompts.register(server)
-    prune_prompts(server, {spec.name for spec in specs})
+    prune_prompts(server, names)
     return server
 
 

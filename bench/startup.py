@@ -33,6 +33,8 @@ from _common import (
     write_result,
 )
 
+from astravue_mcp import surface
+
 TARGET_RATIO = 1.15
 
 
@@ -105,6 +107,7 @@ def run(rounds: int = 9) -> dict[str, Any]:
             "only_in_ours_self_us": sum(v[0] for v in extra.values()),
         },
         "phases_cpu_s": split,
+        "surface_fresh": surface.load() is not None,
     }
     result["target"] = {"what": "ours <= 1.15 x floor (median wall)", "value": round(result["ratio_of_medians"], 3),
                         "met": result["ratio_of_medians"] <= TARGET_RATIO}
@@ -118,6 +121,7 @@ def report(r: dict[str, Any]) -> str:
              table(["server", "initialize ms", "tools/list ms", "CPU ms"], rows),
              f"ratio ours/floor: {r['ratio_of_medians']:.3f} (paired median {r['median_of_paired_ratios']:.3f}, "
              f"CPU {r['cpu_ratio']:.3f}); target <= {TARGET_RATIO}: {verdict(r['target']['met'])}",
+             "tools listed from surface.json" if r["surface_fresh"] else "surface.json STALE: every tool built",
              "In-process CPU split (min of 3): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in
                                                               r["phases_cpu_s"].items()),
              "importtime, modules only ours imports (self / cumulative us):"]

@@ -21,11 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.client import Client
 
-from astravue_mcp.config import load_settings
-from astravue_mcp.server import select_tools
+from astravue_mcp.tools import load_all
+from astravue_mcp.tools.registry import REGISTRY
 from tests.support import sandbox_client
 
-TOOLS = [spec.name for spec in select_tools(load_settings({}, toolsets="all"))]
+load_all()
+TOOLS = list(REGISTRY)
 EXAMPLES = 30
 
 HUGE = 10**30

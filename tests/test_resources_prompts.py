@@ -13,6 +13,7 @@ from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
+from astravue_mcp.tools import load_all
 from astravue_mcp.tools.registry import REGISTRY
 from tests.support import sandbox_client
 
@@ -212,6 +213,7 @@ async def test_prompt_argument_mistakes_are_invalid_params_naming_the_argument(m
 
 
 async def test_prompts_name_only_existing_tools(mcp_client: Client) -> None:
+    load_all()
     samples = {"sprint_goal": "x", "task_id": "1", "space_id": "1", "project_id": "1"}
     for name, args in PROMPT_ARGS.items():
         text = await prompt_text(mcp_client, name, **{a: samples.get(a, "2026-01-01") for a, _ in args})

@@ -1,7 +1,7 @@
-"""The tool surface a model sees: snapshot, annotations, schemas, selection and byte budget.
+"""The tool surface a model sees: the precomputed surface, annotations, schemas, selection, byte budget.
 
-After an intended change to any tool, refresh the snapshot with
-``UPDATE_SNAPSHOTS=1 python3 tasks.py test tests/test_surface.py`` and review the diff.
+``astravue_mcp/surface.json`` is both the start-up cache and the reviewed snapshot of tools/list.
+After any change to the package, refresh it with ``python3 tasks.py surface`` and review the diff.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
+from astravue_mcp import surface
 from astravue_mcp.config import SettingsError, load_settings
 from astravue_mcp.server import sandbox_server
+from astravue_mcp.tools import load_all
 from astravue_mcp.tools.registry import REGISTRY, TOOLSETS
 from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 BYTES_PER_TOOL = 1000
+load_all()  # REGISTRY, for the checks below (servers themselves build tools only when called)
 
 
 async def listed(**settings: object) -> list[dict]:
@@ -34,12 +36,55 @@ def size(tools: list[dict]) -> int:
     return len(json.dumps(tools, separators=(",", ":")))
 
 
-async def test_tools_list_matches_snapshot() -> None:
-    tools = await listed(toolsets="all")
-    text = json.dumps(tools, indent=1, sort_keys=True) + "\n"
+async def test_precomputed_surface_is_fresh() -> None:
+    """The committed surface is what building every tool publishes, stamped for this source."""
     if os.environ.get("UPDATE_SNAPSHOTS"):
-        SNAPSHOT.write_text(text)
-    assert text == SNAPSHOT.read_text(), "tools/list changed: review, then refresh with UPDATE_SNAPSHOTS=1"
+        await surface.write()
+    fresh = surface.render(await surface.generate())
+    assert fresh == surface.FILE.read_text(encoding="utf-8"), (
+        "astravue_mcp/surface.json is stale: run `python3 tasks.py surface`, review the diff, commit it"
+    )
+    assert surface.load() is not None
+
+
+SELECTIONS = [
+    {},
+    {"read_only": True},
+    {"toolsets": "tasks,time"},
+    {"toolsets": "all", "tools": "astravue_get_task,astravue_list_spaces"},
+]
+
+
+@pytest.mark.parametrize("settings", SELECTIONS)
+async def test_listing_from_the_surface_equals_building_every_tool(
+    settings: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a fresh checkout lists at once is byte for byte what an edited checkout builds."""
+    assert surface.load() is not None
+    published = sandbox_server(load_settings({}, **settings))
+    assert published._tool_manager.list_tools() == [], "start-up must not build any tool"
+    monkeypatch.setattr(surface, "load", lambda: None)  # a stale stamp: every tool is built at start-up
+    built = sandbox_server(load_settings({}, **settings))
+    assert len(built._tool_manager.list_tools()) == len(await built.list_tools())
+
+    def dump(tools: list) -> str:
+        return json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools])
+
+    assert dump(await published.list_tools()) == dump(await built.list_tools())
+    assert {p.name for p in await published.list_prompts()} == {p.name for p in await built.list_prompts()}
+
+
+async def test_a_published_tool_is_built_on_its_first_call() -> None:
+    server = sandbox_server(load_settings({}, toolsets="spaces"))
+    async with Client(server) as client:
+        first = await client.call_tool("astravue_get_space", {"space_id": 2})
+        assert [t.name for t in server._tool_manager.list_tools()] == ["astravue_get_space"]
+        again = await client.call_tool("astravue_get_space", {"space_id": 2})
+        bad = await client.call_tool("astravue_get_space", {"space_id": 0})
+        off = await client.call_tool("astravue_get_project", {"space_id": 2, "project_id": 1})
+    assert first.structured_content == again.structured_content and first.structured_content["id"] == 2
+    assert bad.is_error and "space_id" in bad.content[0].text
+    assert off.is_error and "does not exist or is switched off" in off.content[0].text
 
 
 async def test_every_tool_is_fully_described() -> None:

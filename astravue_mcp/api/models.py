@@ -9,6 +9,7 @@ these same models, so a corrected field name here changes both sides at once.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -197,15 +198,28 @@ def searchable_text(raw: Any) -> str:
     if not isinstance(raw, dict):
         return ""
     parts: list[str] = []
-    for field in ("task_title", "description", "tags"):
-        alias = Task.model_fields[field].validation_alias
-        names = alias.choices if isinstance(alias, AliasChoices) else [field]
-        value = next((raw[name] for name in names if isinstance(name, str) and name in raw), None)
+    for names in _searched_names():
+        value = None
+        for name in names:
+            if name in raw:
+                value = raw[name]
+                break
         if isinstance(value, list):
             parts.extend(str(_tag_name(t)) for t in value)
         elif value:
             parts.append(str(value))
     return " ".join(parts)
+
+
+@cache
+def _searched_names() -> tuple[tuple[str, ...], ...]:
+    """The JSON names ``Task`` accepts for each searched field (read once: this runs per raw task)."""
+    names = []
+    for field in ("task_title", "description", "tags"):
+        alias = Task.model_fields[field].validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [field]
+        names.append(tuple(name for name in choices if isinstance(name, str)))
+    return tuple(names)
 
 
 class TaskWrite(Wire):

@@ -291,7 +291,12 @@ class Filters:
         words = (self.keyword or "").lower().split()
         if not words:
             return None
-        return lambda raw: all(word in models.searchable_text(raw).lower() for word in words)
+
+        def keep(raw: Any) -> bool:
+            text = models.searchable_text(raw).lower()
+            return all(word in text for word in words)
+
+        return keep
 
 
 def _haystack(task: models.Task) -> str:

@@ -200,8 +200,7 @@ class AstravueServer(MCPServer[AppState]):
         registered = self._built(name)
         if registered is None:
             raise ToolError(f"Unknown tool {name!r}: it does not exist or is switched off (toolsets, read-only).")
-        model = registered.fn_metadata.arg_model
-        allowed = {f.alias or n for n, f in model.model_fields.items()}
+        allowed = _argument_names(registered.fn_metadata.arg_model)
         extra = sorted(set(arguments) - allowed)
         if extra:
             raise ToolError(
@@ -216,6 +215,11 @@ class AstravueServer(MCPServer[AppState]):
             if isinstance(exc.__cause__, ValidationError):
                 raise ToolError(f"Invalid arguments for {name}: {describe(exc.__cause__)}.") from None
             raise
+
+
+@functools.cache
+def _argument_names(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(f.alias or n for n, f in model.model_fields.items())
 
 
 def _unreachable() -> str:

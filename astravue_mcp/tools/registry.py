@@ -160,10 +160,10 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
             if spec.writes:
                 text += " The change may have been applied: read the current state before trying again."
             return await failed(kwargs.get("ctx"), spec.name, text)
-        return CallToolResult(
-            content=[TextContent(type="text", text=result.text())],
-            structured_content=result.model_dump(mode="json", exclude_none=True),
-        )
+        structured = result.model_dump(mode="json", exclude_none=True)
+        # The default mirror renders this same dump: do not dump twice.
+        text = render(structured) if type(result).text is Out.text else result.text()
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
     # The SDK must read the resolved signature below, not the original's string annotations.
     del run.__wrapped__

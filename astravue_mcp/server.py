@@ -139,7 +139,7 @@ class AstravueServer(MCPServer[AppState]):
 
     def publish(self, tools: list[surface.Published]) -> None:
         """List these tools from the precomputed surface; each is built on its first call."""
-        self._published = [MCPTool.model_validate(t.tool) for t in tools]
+        self._published = [t.tool for t in tools]
         self._unbuilt = {t.name: t.module for t in tools}
 
     async def list_tools(self) -> list[MCPTool]:

@@ -1,13 +1,18 @@
 """The published tool surface, precomputed, so start-up does not build 41 tools before ``tools/list``.
 
 Building every tool (importing the area modules, an argument model and two JSON schemas per tool)
-is ~150 ms of CPU: more than everything else we add to the SDK's own start-up. ``surface.json``
-(generated, committed) holds what ``tools/list`` publishes for every tool, with the toolsets and
-module each comes from, stamped with a fingerprint of this package's source and of the pydantic and
-mcp versions. When the stamp matches, the server lists tools from the file and builds a tool the
-first time it is called; when it does not (an edited checkout, other library versions), the server
-builds every tool at start-up as before. Either way the list is the same: ``tests/test_surface.py``
-compares the file with a fresh build. Regenerate with ``python3 tasks.py surface``.
+is ~200 ms of CPU: more than everything else we add to the SDK's own start-up. ``surface.json``
+(generated, committed, shipped in the wheel) holds what ``tools/list`` publishes for every tool,
+with the toolsets and module each comes from, stamped with a hash of this package's source. When
+the stamp matches, the server lists tools from the file and builds a tool the first time it is
+called; when it does not (an edited checkout), every tool is built at start-up as before. Either
+way the list is the same: ``tests/test_surface.py`` compares the file with a fresh build.
+Regenerate with ``python3 tasks.py surface``.
+
+The stamp leaves out the pydantic and mcp versions on purpose: an install resolves whatever
+versions are current, and the schemas the file holds are the ones the test suite checked (a newer
+pydantic may word a schema differently, never validate differently). A file the installed SDK cannot
+read as tools makes the server build them instead.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pydantic
+from mcp_types import Tool
+from pydantic import ValidationError
 
 PACKAGE = Path(__file__).resolve().parent
 FILE = PACKAGE / "surface.json"
@@ -34,12 +39,12 @@ class Published:
     toolsets: tuple[str, ...]
     writes: bool
     module: str
-    tool: dict[str, Any]
+    tool: Tool
 
 
 def fingerprint() -> str:
-    """Changes whenever anything that shapes the published tools could have changed."""
-    digest = hashlib.sha256(f"pydantic {pydantic.VERSION}; mcp {version('mcp')}".encode())
+    """Changes whenever anything in the package, and so anything that shapes the published tools, changes."""
+    digest = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -54,10 +59,15 @@ def load() -> dict[str, Published] | None:
         return None
     if not isinstance(data, dict) or data.get("fingerprint") != fingerprint():
         return None
-    return {
-        t["tool"]["name"]: Published(t["tool"]["name"], tuple(t["toolsets"]), t["writes"], t["module"], t["tool"])
-        for t in data["tools"]
-    }
+    try:
+        return {p.name: p for p in map(_published, data["tools"])}
+    except (KeyError, TypeError, ValidationError):
+        return None
+
+
+def _published(entry: dict[str, Any]) -> Published:
+    tool = Tool.model_validate(entry["tool"])
+    return Published(tool.name, tuple(entry["toolsets"]), bool(entry["writes"]), str(entry["module"]), tool)
 
 
 async def generate() -> dict[str, Any]:

@@ -47,6 +47,26 @@ async def test_precomputed_surface_is_fresh() -> None:
     assert surface.load() is not None
 
 
+def test_a_stale_or_unreadable_surface_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = json.loads(surface.FILE.read_text(encoding="utf-8"))
+    cases = [
+        json.dumps({**good, "fingerprint": "0" * 64}),  # made from other source
+        json.dumps({**good, "tools": [{**good["tools"][0], "tool": {"name": 3}}]}),  # not a tool to this SDK
+        json.dumps({**good, "tools": [{"tool": good["tools"][0]["tool"]}]}),  # toolsets missing
+        "{not json",
+    ]
+    try:
+        for text in cases:
+            (tmp_path / "surface.json").write_text(text, encoding="utf-8")
+            monkeypatch.setattr(surface, "FILE", tmp_path / "surface.json")
+            surface.load.cache_clear()
+            assert surface.load() is None, text[:80]
+    finally:
+        monkeypatch.undo()
+        surface.load.cache_clear()
+    assert surface.load() is not None
+
+
 SELECTIONS = [
     {},
     {"read_only": True},

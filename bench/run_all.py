@@ -33,7 +33,8 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
         ("response_size", "4. response size", response_size.run, response_size.report),
         ("throughput", "5. HTTP throughput", lambda: throughput.run(10 if quick else 50, 20 if quick else 100),
          throughput.report),
-        ("fanout", "6. fan-out", lambda: fanout.run(rounds=1 if quick else 3), fanout.report),
+        ("fanout", "6. fan-out", lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
+         fanout.report),
     ]
 
 

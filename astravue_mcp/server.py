@@ -136,6 +136,7 @@ class AstravueServer(MCPServer[AppState]):
         self._context_resources: dict[str, Callable[[Context], Awaitable[str]]] = {}
         self._published: list[MCPTool] | None = None
         self._unbuilt: dict[str, str] = {}
+        self._argument_names: dict[str, frozenset[str]] = {}
 
     def publish(self, tools: list[surface.Published]) -> None:
         """List these tools from the precomputed surface; each is built on its first call."""
@@ -149,10 +150,11 @@ class AstravueServer(MCPServer[AppState]):
 
     def _built(self, name: str) -> Any:
         """The registered tool, building it now if it was only published so far."""
-        module = self._unbuilt.pop(name, None)
+        module = self._unbuilt.get(name)
         if module is not None:
             import_module(module)
             register_tools(self, [REGISTRY[name]])
+            del self._unbuilt[name]  # only once built: a failed build is retried, not forgotten
         return self._tool_manager.get_tool(name)
 
     def context_resource(
@@ -200,7 +202,10 @@ class AstravueServer(MCPServer[AppState]):
         registered = self._built(name)
         if registered is None:
             raise ToolError(f"Unknown tool {name!r}: it does not exist or is switched off (toolsets, read-only).")
-        allowed = _argument_names(registered.fn_metadata.arg_model)
+        allowed = self._argument_names.get(name)
+        if allowed is None:
+            fields = registered.fn_metadata.arg_model.model_fields
+            allowed = self._argument_names[name] = frozenset(f.alias or n for n, f in fields.items())
         extra = sorted(set(arguments) - allowed)
         if extra:
             raise ToolError(
@@ -215,11 +220,6 @@ class AstravueServer(MCPServer[AppState]):
             if isinstance(exc.__cause__, ValidationError):
                 raise ToolError(f"Invalid arguments for {name}: {describe(exc.__cause__)}.") from None
             raise
-
-
-@functools.cache
-def _argument_names(model: type[BaseModel]) -> frozenset[str]:
-    return frozenset(f.alias or n for n, f in model.model_fields.items())
 
 
 def _unreachable() -> str:

@@ -94,6 +94,25 @@ async def test_listing_from_the_surface_equals_building_every_tool(
     assert {p.name for p in await published.list_prompts()} == {p.name for p in await built.list_prompts()}
 
 
+async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import astravue_mcp.server as server_module
+
+    real = server_module.import_module
+    failures = iter([ImportError("disk hiccup")])
+
+    def flaky(name: str) -> object:
+        for exc in failures:
+            raise exc
+        return real(name)
+
+    monkeypatch.setattr(server_module, "import_module", flaky)
+    async with Client(sandbox_server(load_settings({}, toolsets="spaces"))) as client:
+        first = await client.call_tool("astravue_get_space", {"space_id": 2})
+        second = await client.call_tool("astravue_get_space", {"space_id": 2})
+    assert first.is_error and "Unknown tool" not in first.content[0].text
+    assert second.structured_content is not None and second.structured_content["id"] == 2
+
+
 async def test_a_published_tool_is_built_on_its_first_call() -> None:
     server = sandbox_server(load_settings({}, toolsets="spaces"))
     async with Client(server) as client:

@@ -1,7 +1,7 @@
 """The published tool surface, precomputed, so start-up does not build 41 tools before ``tools/list``.
 
 Building every tool (importing the area modules, an argument model and two JSON schemas per tool)
-is ~200 ms of CPU: more than everything else we add to the SDK's own start-up. ``surface.json``
+is 150-230 ms of CPU: more than everything else we add to the SDK's own start-up. ``surface.json``
 (generated, committed, shipped in the wheel) holds what ``tools/list`` publishes for every tool,
 with the toolsets and module each comes from, stamped with a hash of this package's source. When
 the stamp matches, the server lists tools from the file and builds a tool the first time it is
@@ -10,9 +10,10 @@ way the list is the same: ``tests/test_surface.py`` compares the file with a fre
 Regenerate with ``python3 tasks.py surface``.
 
 The stamp leaves out the pydantic and mcp versions on purpose: an install resolves whatever
-versions are current, and the schemas the file holds are the ones the test suite checked (a newer
-pydantic may word a schema differently, never validate differently). A file the installed SDK cannot
-read as tools makes the server build them instead.
+versions are current, and the schemas the file holds are the ones the test suite checked against
+this source. Arguments are always validated by the built tool, so another pydantic could at most
+word a published schema differently. A file the installed SDK cannot read as tools makes the
+server build them instead.
 """
 
 from __future__ import annotations

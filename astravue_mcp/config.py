@@ -7,6 +7,8 @@ this one table.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -14,8 +16,29 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-SANDBOX_TOKEN = "sandbox-token"
-"""The one bearer token the embedded sandbox accepts (unless it validates JWTs from an issuer)."""
+SANDBOX_IDENTITY = {
+    "iss": "http://sandbox.astravue.local",
+    "sub": "sandbox-user-1",
+    "name": "Maya Patel",
+    "preferred_username": "maya",
+    "email": "maya.patel@northwind.example",
+}
+"""Who the sandbox's own token belongs to: the seeded current user (``tests/test_identity.py`` keeps them equal)."""
+
+
+def _unsigned_jwt(claims: dict[str, str]) -> str:
+    def part(value: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+SANDBOX_TOKEN = _unsigned_jwt(SANDBOX_IDENTITY)
+"""The one bearer token the embedded sandbox accepts (unless it validates JWTs from an issuer).
+
+Shaped as an unsigned JWT so that it carries an identity like a real login's token does: "me"
+works on the sandbox through the same claims path as everywhere else. The sandbox compares it
+whole; nothing trusts its claims for access."""
 SANDBOX_ORG_ID = 1
 
 
@@ -40,7 +63,7 @@ class Settings(BaseModel):
     org_id: int | None = Field(None, gt=0)
     access_token: SecretStr | None = None
     redirect_uri: str = "http://127.0.0.1:8765/callback"
-    scope: str = "openid"
+    scope: str = "openid profile email"
     offline_access: bool = False
     token_auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
     token_store: Literal["auto", "keyring", "file"] = "auto"

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 PROJECTS = "astravue://spaces/{space_id}/projects"
 PROJECT = "astravue://spaces/{space_id}/projects/{project_id}"
 TASK = "astravue://tasks/{task_id}"
+ME = "astravue://me"
+NO_IDENTITY = (
+    'The login carries no identity (no name, username or email claims). Run "astravue-mcp login" again: '
+    "it asks for the openid profile email scopes."
+)
 MAX_COMPLETIONS = 100
 """The protocol's cap on completion values per answer."""
 
@@ -64,6 +69,20 @@ def _register_static(server: AstravueServer) -> None:
         from astravue_mcp.tools import spaces
 
         return (await spaces.list_spaces(ctx, page=1, limit=200)).text()
+
+    @server.context_resource(
+        ME,
+        name="me",
+        title="Me",
+        description='Who "me" is: the logged-in person (name, username, email) from the login\'s identity claims.',
+    )
+    async def me(ctx: Context) -> str:
+        from astravue_mcp.identity import session_identity
+
+        identity = await session_identity(ctx)
+        if identity is None:
+            return NO_IDENTITY
+        return "; ".join(f"{k}={v}" for k, v in identity.as_dict().items())
 
     @server.context_resource(
         "astravue://timers/active",

@@ -54,6 +54,8 @@ class AppState:
     transport: httpx2.AsyncBaseTransport | None = None
     task_group: anyio.abc.TaskGroup | None = None
     """Lives as long as the server: background work such as a sign-in's callback runs here."""
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Per-session answers of the shared engines (who "me" is, the people seen, where a task lives)."""
     _client: AstravueClient | None = field(default=None, init=False)
     _login: Any = field(default=None, init=False)
 

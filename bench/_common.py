@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from astravue_mcp.config import SANDBOX_TOKEN
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
@@ -119,7 +121,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def server_env(api_url: str, **extra: str) -> dict[str, str]:
-    return clean_env(ASTRAVUE_API_URL=api_url, ASTRAVUE_ACCESS_TOKEN="sandbox-token", ASTRAVUE_ORG_ID="1", **extra)
+    return clean_env(ASTRAVUE_API_URL=api_url, ASTRAVUE_ACCESS_TOKEN=SANDBOX_TOKEN, ASTRAVUE_ORG_ID="1", **extra)
 
 
 def rss_kb(pid: int) -> tuple[int, int]:

@@ -85,7 +85,7 @@ def test_login_status_logout(
     assert browser.page is not None and browser.page.status_code == 200
     assert "You can close this tab" in browser.page.text
     url = httpx2.URL(browser.opened[0])
-    assert url.params["code_challenge_method"] == "S256" and url.params["scope"] == "openid"
+    assert url.params["code_challenge_method"] == "S256" and url.params["scope"] == "openid profile email"
     assert len(url.params["state"]) >= 32
 
     store = open_store(settings)
@@ -102,7 +102,9 @@ def test_login_status_logout(
     capsys.readouterr()
     assert commands.status(settings) == 0
     out, err = capsys.readouterr()
-    assert "alice" in out and settings.client_id in out and oidc.provider.issuer in out and "Org id:       1" in out
+    # The person's name from the ID token, then what else tells them apart.
+    assert "Logged in:    Test alice (alice, alice@example.test)" in out
+    assert settings.client_id in out and oidc.provider.issuer in out and "Org id:       1" in out
     assert "Access token: expires in" in out and "Refresh token: expires in" in out
     for secret in secrets_of(tokens):
         assert secret not in out + err

@@ -31,7 +31,7 @@ def test_values_are_parsed_and_trailing_slash_dropped() -> None:
     assert settings.api_url == "http://127.0.0.1:8900"
     assert settings.org_id == 7
     assert settings.read_only is True
-    assert settings.scopes == "openid offline_access"
+    assert settings.scopes == "openid profile email offline_access"
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ import httpx2
 import pytest
 
 from astravue_mcp import __version__
-from astravue_mcp.config import ENV, SettingsError, load_settings
+from astravue_mcp.config import ENV, SANDBOX_TOKEN, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -168,7 +168,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     procs = [subprocess.Popen([EXE, "sandbox", "--port", str(sandbox_port)], env=env, stderr=subprocess.DEVNULL)]
     env.update(
         ASTRAVUE_API_URL=f"http://127.0.0.1:{sandbox_port}",
-        ASTRAVUE_ACCESS_TOKEN="sandbox-token",
+        ASTRAVUE_ACCESS_TOKEN=SANDBOX_TOKEN,
         ASTRAVUE_ORG_ID="1",
         ASTRAVUE_ALLOWED_HOSTS="mcp.example.com",
         ASTRAVUE_HTTP_TOKEN="t0ken-for-the-test",

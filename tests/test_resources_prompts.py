@@ -47,6 +47,7 @@ async def test_static_resources_are_listed(mcp_client: Client) -> None:
     listed = (await mcp_client.list_resources()).resources
     assert [(str(r.uri), r.name, r.title, r.mime_type) for r in listed] == [
         ("astravue://spaces", "spaces", "Spaces", "text/plain"),
+        ("astravue://me", "me", "Me", "text/plain"),
         ("astravue://timers/active", "active_timers", "Active timers", "text/plain"),
         ("astravue://notifications/unread", "unread_notifications", "Unread notifications", "text/plain"),
     ]
@@ -65,7 +66,7 @@ async def test_resource_templates_are_listed(mcp_client: Client) -> None:
 
 async def test_read_only_keeps_every_resource() -> None:
     async with sandbox_client(read_only=True) as client:
-        assert len((await client.list_resources()).resources) == 3
+        assert len((await client.list_resources()).resources) == 4
         assert len((await client.list_resource_templates()).resource_templates) == 3
         assert (await read(client, "astravue://spaces")).startswith("3 item(s) of 3")
 

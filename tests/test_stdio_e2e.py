@@ -18,6 +18,8 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from astravue_mcp.config import SANDBOX_TOKEN
+
 EXE = [sys.executable, "-m", "astravue_mcp"]
 
 
@@ -94,7 +96,7 @@ class StdioServer:
 
 def server_env(api_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")}
-    return env | {"ASTRAVUE_API_URL": api_url, "ASTRAVUE_ACCESS_TOKEN": "sandbox-token", "ASTRAVUE_ORG_ID": "1"} | extra
+    return env | {"ASTRAVUE_API_URL": api_url, "ASTRAVUE_ACCESS_TOKEN": SANDBOX_TOKEN, "ASTRAVUE_ORG_ID": "1"} | extra
 
 
 def initialize(server: StdioServer) -> dict:
@@ -140,7 +142,7 @@ def test_stdio_session_lists_and_calls_tools(sandbox_url: str) -> None:
     finally:
         stderr = server.close()
     assert_pure_jsonrpc(server.stdout)
-    assert "sandbox-token" not in stderr
+    assert SANDBOX_TOKEN not in stderr
     assert "GET /v1/spaces" in stderr  # DEBUG logs went to stderr, not stdout
 
 

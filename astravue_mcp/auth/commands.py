@@ -65,10 +65,7 @@ def status(settings: Settings) -> int:
         _err('Not logged in. Run "astravue-mcp login".')
         return EXIT_FAILED
     now = time.time()
-    claims = tokens.claims
     lines.insert(0, f"Logged in:    {_who(tokens) or 'yes (no identity claims were provided)'}")
-    if claims.get("email") and claims.get("email") != _who(tokens):
-        lines.insert(1, f"Email:        {claims['email']}")
     lines += [
         f"Scope:        {tokens.scope or '(not reported)'}",
         f"Access token: {_expiry(tokens.expires_at, now, unknown='expiry not reported')}",
@@ -125,8 +122,11 @@ async def _logout(settings: Settings, store: TokenStore) -> int:
 
 # ------------------------------------------------------------ formatting
 def _who(tokens: TokenSet) -> str:
-    claims = tokens.claims
-    return str(claims.get("preferred_username") or claims.get("email") or claims.get("name") or claims.get("sub") or "")
+    """``Maya Patel (maya, maya@example.com)``: the person's name first, as "me" is shown everywhere."""
+    from astravue_mcp.identity import Identity
+
+    identity = Identity.from_claims(tokens.claims)
+    return identity.describe() if identity else ""
 
 
 def _when(instant: float) -> str:

@@ -41,7 +41,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from astravue_mcp.api.endpoints import ENDPOINTS
 from astravue_mcp.api.models import FieldError
-from astravue_mcp.config import SANDBOX_TOKEN
+from astravue_mcp.config import SANDBOX_IDENTITY, SANDBOX_TOKEN
 from astravue_mcp.sandbox.auth import OidcVerifier, StaticToken, TokenVerifier, unauthorized
 from astravue_mcp.sandbox.faults import (
     FAULT_HEADER,
@@ -262,7 +262,7 @@ def create_app(*, issuer: str | None = None, latency_ms: float = 0, admin: bool 
     if missing:
         raise RuntimeError(f"sandbox has no handler for: {', '.join(sorted(missing))}")
     store, faults, stats = Store(), Faults(), Stats()
-    verifier: TokenVerifier = OidcVerifier(issuer, audience) if issuer else StaticToken(SANDBOX_TOKEN)
+    verifier: TokenVerifier = OidcVerifier(issuer, audience) if issuer else StaticToken(SANDBOX_TOKEN, SANDBOX_IDENTITY)
     api = SandboxApi(store, verifier, faults if admin else None, stats, latency_ms / 1000)
     routes: list[BaseRoute] = [
         Route(ep.path, api.endpoint(name), methods=[ep.method], name=name) for name, ep in ENDPOINTS.items()

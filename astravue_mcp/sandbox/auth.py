@@ -34,13 +34,14 @@ class TokenVerifier(Protocol):
 
 
 class StaticToken:
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, claims: dict[str, Any] | None = None) -> None:
         self.token = token
+        self.claims = claims or {}
 
     async def verify(self, token: str) -> dict[str, Any]:
         if token != self.token:
             raise unauthorized("The access token is invalid or has expired")
-        return {}
+        return self.claims
 
 
 class OidcVerifier:

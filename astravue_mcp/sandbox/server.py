@@ -112,7 +112,7 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8900, issuer: str | None = 
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _quiet_resets()
-    auth = f"JWTs from {issuer}" if issuer else f"token {SANDBOX_TOKEN!r}"
+    auth = f"JWTs from {issuer}" if issuer else f"ASTRAVUE_ACCESS_TOKEN={SANDBOX_TOKEN}"
     log.info("Astravue sandbox on http://%s:%s (auth: %s, X-Org-Id: %s, admin endpoints: %s)",
              host, port, auth, SANDBOX_ORG_ID, "/_sandbox/*" if admin else "off")
     uvicorn.Server(_config(create_app(issuer=issuer, latency_ms=latency_ms, admin=admin), host, port,

@@ -115,7 +115,7 @@ def test_no_secret_in_any_output_through_login_refresh_and_failures(oidc: Realm,
     secrets["authorization code"] = dict(parse_qsl(urlsplit(redirect).query))["code"]
     code, out, err = login.paste(redirect)
     assert code == 0, err
-    assert "Logged in to Astravue as alice" in err
+    assert "Logged in to Astravue as Test alice (alice, alice@example.test)" in err
     outputs["login"] = out + err
     first = stored(settings)
     secrets |= {"access token 1": first.access_token, "refresh token 1": first.refresh_token or ""}

@@ -44,7 +44,8 @@ def ensure_venv() -> None:
 
 
 def ensure_node() -> None:
-    """Install the Node packages the tests drive (a real OpenID provider, the MCP Inspector...)."""
+    """Install the Node packages the tests drive: a real OpenID provider, the MCP Inspector, the MCP
+    conformance suite, the bundle packer and a Node 22 binary."""
     npm = shutil.which("npm")
     for folder in NODE_DIRS:
         if not (folder / "package.json").exists():

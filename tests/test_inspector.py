@@ -1,7 +1,9 @@
 """The MCP Inspector (a client people use to test servers) against the real server, in CI.
 
 Its CLI mode (``--cli --format json``) drives ``astravue-mcp serve --sandbox`` over stdio and over
-Streamable HTTP: list tools, call a read tool and a write tool, read a resource, get a prompt.
+Streamable HTTP, in both of its protocol eras (``legacy``: the initialize handshake; ``modern``:
+2026-07-28): list tools (``--strict``: every tool-schema portability problem counts), call a read
+tool and a write tool, read a resource, get a prompt. A run that warns at all fails.
 The Inspector and a Node 22 binary (it needs Node >= 22.19) come from ``tests/inspector/``
 (``npm ci`` there, done by ``python3 tasks.py test``). Without them these tests skip, except under
 CI (``CI`` set), where they fail.
@@ -60,12 +62,16 @@ def node22() -> str:
     return missing("no Node >= 22.19: run `npm ci` in tests/inspector (python3 tasks.py test does it)")
 
 
-def inspector() -> list[str]:
+ERAS = ["legacy", "modern"]
+"""The Inspector's protocol eras: the initialize handshake (up to 2025-11-25) and 2026-07-28."""
+
+
+def inspector(era: str = "legacy") -> list[str]:
     node = node22()
     if not INSPECTOR_JS.exists():
         missing("tests/inspector has no node_modules: run `npm ci` there (python3 tasks.py test does it)")
     # The connect timeout covers the server's start (imports), slower while other runs share the CPU.
-    return [node, str(INSPECTOR_JS), "--cli", "--format", "json", "--connect-timeout", "60000"]
+    return [node, str(INSPECTOR_JS), "--cli", "--format", "json", "--connect-timeout", "60000", "--protocol-era", era]
 
 
 def isolated_env(home: Path) -> dict[str, str]:
@@ -76,13 +82,16 @@ def isolated_env(home: Path) -> dict[str, str]:
 
 
 def run_inspector(base: list[str], target: list[str], env: dict[str, str], *args: str) -> dict[str, Any]:
+    """One Inspector run that must succeed without a single warning (its warnings go to stderr)."""
     done = subprocess.run([*base, *target, *args], capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
     assert done.returncode == 0, f"inspector {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert done.stderr == "", f"inspector {' '.join(args)} warned:\n{done.stderr}"
     return json.loads(done.stdout)["result"]
 
 
 CALLS: dict[str, tuple[str, ...]] = {
-    "list": ("--method", "tools/list"),
+    # --strict: every tool-schema portability problem is reported, and an error-severity one fails.
+    "list": ("--method", "tools/list", "--strict"),
     "read": ("--method", "tools/call", "--tool-name", "astravue_list_spaces", "--tool-args-json", '{"limit": 2}'),
     "resource": ("--method", "resources/read", "--uri", "astravue://spaces"),
     "prompt": ("--method", "prompts/get", "--prompt-name", "daily_standup"),
@@ -117,8 +126,9 @@ def check(results: dict[str, dict[str, Any]]) -> None:
     assert message["role"] == "user" and message["content"]["text"].startswith("Prepare my daily stand-up")
 
 
-def test_inspector_over_stdio(tmp_path: Path) -> None:
-    base, env = inspector(), isolated_env(tmp_path)
+@pytest.mark.parametrize("era", ERAS)
+def test_inspector_over_stdio(era: str, tmp_path: Path) -> None:
+    base, env = inspector(era), isolated_env(tmp_path)
     calls = {**CALLS, "write": WRITE}  # each run spawns its own server with a fresh sandbox
     with ThreadPoolExecutor(PARALLEL) as pool:
         futures = {k: pool.submit(run_inspector, base, SERVER, env, *args) for k, args in calls.items()}
@@ -164,8 +174,9 @@ def http_server(tmp_path: Path) -> Iterator[str]:
             proc.wait(10)
 
 
-def test_inspector_over_streamable_http(http_server: str, tmp_path: Path) -> None:
-    base, env = inspector(), isolated_env(tmp_path)
+@pytest.mark.parametrize("era", ERAS)
+def test_inspector_over_streamable_http(era: str, http_server: str, tmp_path: Path) -> None:
+    base, env = inspector(era), isolated_env(tmp_path)
     target = [http_server, "--transport", "http"]
     # One server for every run: the reads go first (in parallel), then the write they must not see.
     with ThreadPoolExecutor(PARALLEL) as pool:

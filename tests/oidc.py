@@ -111,7 +111,13 @@ class OidcProvider:
         return httpx2.get(f"{self.base}/_test/stats").json()
 
     def reset_stats(self) -> None:
+        """Clear the counters and any delay."""
         httpx2.post(f"{self.base}/_test/reset")
+
+    def delay(self, *, before: float = 0.0, after: float = 0.0) -> None:
+        """Hold every token request ``before`` seconds before the provider handles it, and its answer
+        ``after`` seconds once the provider has issued (and rotated) the tokens."""
+        httpx2.post(f"{self.base}/_test/delay", params={"before": int(before * 1000), "after": int(after * 1000)})
 
     def revoke(self, refresh_token: str, client_id: str = CLIENTS["client_secret_post"]) -> None:
         """Revoke a refresh token as an administrator would (RFC 7009 endpoint)."""

@@ -26,7 +26,7 @@ from mcp.client.stdio import StdioServerParameters
 from astravue_mcp.api.client import AstravueClient
 from astravue_mcp.auth import auth_for, commands
 from astravue_mcp.auth import login as login_module
-from astravue_mcp.auth import manager as manager_module
+from astravue_mcp.auth import renew as renew_module
 from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE, LoginUnavailable, TokenManager
 from astravue_mcp.auth.store import FileStore, TokenSet, open_store
 from astravue_mcp.config import Settings
@@ -267,7 +267,7 @@ async def test_network_errors_during_refresh_are_retried_and_never_erase_the_log
     oidc: Realm, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert await anyio.to_thread.run_sync(log_in, settings, monkeypatch) == 0
-    monkeypatch.setattr(manager_module, "REFRESH_BACKOFF", 0.01)
+    monkeypatch.setattr(renew_module, "REFRESH_BACKOFF", 0.01)
 
     class Flaky(httpx2.AsyncBaseTransport):
         """The real network, except that the first ``failures`` requests cannot connect."""

@@ -17,6 +17,8 @@ The rules, in the order they matter:
    is retried until the store holds a different refresh token (a ``login`` in a terminal), which
    is picked up on the next call without a restart. Network trouble is retried with backoff and
    never erases anything.
+6. A refresh, once started, finishes and is saved whatever happens to the call or the process
+   that started it (cancellation, stdin closing, SIGTERM, kill -9): see :mod:`.renew`.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from astravue_mcp.auth import oidc
+from astravue_mcp.auth import renew
+from astravue_mcp.auth.renew import LoginUnavailable
 from astravue_mcp.auth.store import StoreError, TokenSet, TokenStore, open_store
 from astravue_mcp.config import Settings, SettingsError
-from astravue_mcp.errors import LOGIN_HINT, AstravueError, AuthError
+from astravue_mcp.errors import AuthError
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,7 @@ T = TypeVar("T")
 
 EXPIRED_MESSAGE = 'Your Astravue login has expired. Run "astravue-mcp login" in a terminal.'
 NO_LOGIN_MESSAGE = 'You are not logged in to Astravue. Run "astravue-mcp login" in a terminal.'
-REFRESH_ATTEMPTS = 4
-REFRESH_BACKOFF = 0.5
-
-
-class LoginUnavailable(AstravueError):
-    """The login is fine but could not be renewed right now (provider unreachable, store locked)."""
+__all__ = ["EXPIRED_MESSAGE", "NO_LOGIN_MESSAGE", "LoginUnavailable", "TokenManager"]
 
 
 class TokenManager(httpx2.Auth):
@@ -160,61 +158,30 @@ class TokenManager(httpx2.Auth):
         if current.refresh_expired(self._clock()):
             self._tokens, self._dead_refresh_token = current, current.refresh_token
             raise AuthError(EXPIRED_MESSAGE)
-        payload = await self._post_refresh(current.refresh_token)
-        if payload is None:  # invalid_grant: final for this refresh token, keep the store as is
-            self._tokens, self._dead_refresh_token = current, current.refresh_token
-            raise AuthError(EXPIRED_MESSAGE)
-        try:
-            renewed = TokenSet.from_response(
-                payload,
-                auth_url=current.auth_url,
-                client_id=current.client_id,
-                previous=current,
-                now=self._clock(),
-            )
-        except ValueError as exc:
-            raise LoginUnavailable(f"Astravue's login server gave an unusable answer ({exc}). Try again.") from None
-        try:
-            await _in_thread(store.save, renewed)
-        except (OSError, StoreError) as exc:
-            # The old refresh token may already be spent; keep the new one in memory at least.
-            log.error("Could not save the renewed tokens (%s); this process keeps them in memory", exc)
-        self._tokens = renewed
-        self._dead_refresh_token = None
-        self.refresh_count += 1
-        log.info(
-            "Access token renewed for %s (valid %s)",
-            renewed.claims.get("preferred_username") or renewed.claims.get("sub") or "the stored login",
-            f"{renewed.expires_at - renewed.obtained_at:.0f} s" if renewed.expires_at else "for an unknown time",
-        )
-        return renewed
-
-    async def _post_refresh(self, refresh_token: str) -> dict[str, object] | None:
-        """The refresh grant, retried on network trouble; None means invalid_grant."""
-        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        delay = REFRESH_BACKOFF
-        for attempt in range(1, REFRESH_ATTEMPTS + 1):
+        detached = renew.can_detach(store, self._transport)
+        # Shielded: once the refresh token is sent, the provider may have spent it, so the call's
+        # cancellation (a client's notifications/cancelled, stdin closing, a deadline) must not
+        # drop the answer. Bounded: a provider that never answers cannot hold the call forever.
+        bound = renew.RENEW_DEADLINE + (renew.HELPER_GRACE if detached else 0.0)
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + bound):
             try:
-                return await oidc.token_request(self.settings, data, self._transport)
-            except oidc.OAuthError as exc:
-                if exc.error == "invalid_grant":
-                    log.warning("The refresh token was refused (invalid_grant: %s)", exc.description or "no detail")
-                    return None
-                if exc.error in ("invalid_client", "unauthorized_client"):
-                    raise AuthError(
-                        f"Astravue's login server rejected the client credentials ({exc.error}). Check "
-                        "ASTRAVUE_CLIENT_ID and ASTRAVUE_CLIENT_SECRET, then restart the MCP client."
-                    ) from None
-                raise AuthError(f"Astravue's login server refused to renew the login ({exc}). {LOGIN_HINT}") from None
-            except oidc.ProviderUnavailable as exc:
-                if attempt == REFRESH_ATTEMPTS:
-                    raise LoginUnavailable(
-                        f"Could not renew the Astravue login: {exc}. The login is kept; try again in a moment."
-                    ) from None
-                log.warning("Renewing the access token failed (%s); retrying in %.1f s", exc, delay)
-                await anyio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                if detached:
+                    renewed = await renew.renew_detached(self.settings, store)
+                else:
+                    renewed = await renew.renew(self.settings, store, current, self._transport, self._clock)
+            except renew.RefreshRefused:  # final for this refresh token, keep the store as is
+                self._tokens, self._dead_refresh_token = current, current.refresh_token
+                raise AuthError(EXPIRED_MESSAGE) from None
+            self._tokens = renewed
+            self._dead_refresh_token = None
+            self.refresh_count += 1
+            log.info(
+                "Access token renewed for %s (valid %s)",
+                renewed.claims.get("preferred_username") or renewed.claims.get("sub") or "the stored login",
+                f"{renewed.expires_at - renewed.obtained_at:.0f} s" if renewed.expires_at else "for an unknown time",
+            )
+            return renewed
+        raise LoginUnavailable(f"Renewing the Astravue login took over {bound:.0f} s. Try again in a moment.")
 
     def _usable(self, tokens: TokenSet | None, rejected: str) -> bool:
         return (
@@ -230,7 +197,7 @@ class TokenManager(httpx2.Auth):
                 # Choosing the store may probe the OS keyring (slow import, maybe D-Bus).
                 self._store = await _in_thread(open_store, self.settings)
             except SettingsError as exc:
-                raise AuthError(f"{exc} Then run \"astravue-mcp login\" in a terminal.") from None
+                raise AuthError(f'{exc} Then run "astravue-mcp login" in a terminal.') from None
         return self._store
 
     async def _from_store(self, store: TokenStore | None = None) -> TokenSet | None:

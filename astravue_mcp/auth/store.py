@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "astravue-mcp"
 KEYRING_SERVICE = "astravue-mcp"
 STORE_VERSION = 1
-LOCK_TIMEOUT = 90.0
-"""Longest wait for another process's refresh (its retries included) before giving up for now."""
+LOCK_TIMEOUT = 45.0
+"""Longest wait for another process's refresh (bounded at 30 s, its retries included) before giving up for now."""
 
 # The identity claims `status` shows; the rest of the ID token is not worth keeping.
 IDENTITY_CLAIMS = ("iss", "sub", "preferred_username", "email", "name", "azp")
@@ -97,7 +97,9 @@ class TokenSet(BaseModel):
         if not isinstance(access, str) or not access:
             raise ValueError("the token response has no access_token")
         expires_in = _seconds(payload.get("expires_in"))
-        refresh = payload.get("refresh_token") or (previous.refresh_token if previous else None)
+        # No new refresh token (no rotation): the one just used stays, but only while it is valid.
+        kept = previous.refresh_token if previous and not previous.refresh_expired(now) else None
+        refresh = payload.get("refresh_token") or kept
         claims = dict(previous.claims) if previous else {}
         for token in (payload.get("id_token"), access):
             found = unverified_claims(token) if isinstance(token, str) else {}
@@ -172,6 +174,10 @@ class InterProcessLock:
     ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows. The OS releases it when a process
     dies, so a crash never leaves the store locked. Acquire polls with a non-blocking attempt so
     that a timeout is possible and a cancelled waiter never ends up holding the lock.
+
+    On POSIX the lock belongs to the open file: a refresh helper that inherited the descriptor
+    (:mod:`astravue_mcp.auth.renew`) keeps it locked after this process lets go or dies, so
+    :meth:`release` closes the descriptor instead of unlocking the file under the helper's feet.
     """
 
     def __init__(self, path: Path) -> None:
@@ -180,7 +186,8 @@ class InterProcessLock:
 
     def acquire(self, timeout: float = LOCK_TIMEOUT) -> None:
         _ensure_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted in the store's directory must not make us create or lock its target.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         deadline = time.monotonic() + timeout
         delay = 0.002
         try:
@@ -193,6 +200,11 @@ class InterProcessLock:
             os.close(fd)
             raise
         self._fd = fd
+
+    def fileno(self) -> int:
+        """The locked descriptor (only while held)."""
+        assert self._fd is not None, "the lock is not held"
+        return self._fd
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -235,7 +247,7 @@ else:
             return False
 
     def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        pass  # closing the descriptor unlocks, once no helper shares it (see InterProcessLock)
 
 
 class TokenStore(Protocol):
@@ -271,6 +283,7 @@ class FileStore:
     """One JSON file per login, private to the user, replaced atomically."""
 
     def __init__(self, directory: Path, key: str) -> None:
+        self.directory, self.key = directory, key
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.path = directory / f"tokens-{digest}.json"
         self.lock = InterProcessLock(directory / f"tokens-{digest}.lock")
@@ -292,8 +305,7 @@ class FileStore:
                 continue  # not created yet: it will be created private
             if mode & 0o077:
                 problems.append(
-                    f"{path} is accessible to other users (mode {mode:04o}, expected {wanted:04o}): "
-                    f"run `{fix} {path}`"
+                    f"{path} is accessible to other users (mode {mode:04o}, expected {wanted:04o}): run `{fix} {path}`"
                 )
         for problem in problems:
             log.warning("Token store: %s", problem)
@@ -324,6 +336,12 @@ class FileStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        if os.name == "posix":  # the rename itself must survive a crash, not just the bytes
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def delete(self) -> bool:
         try:
@@ -337,7 +355,7 @@ class KeyringStore:
     """The OS keyring (macOS Keychain, Windows Credential Locker, Secret Service...)."""
 
     def __init__(self, directory: Path, key: str) -> None:
-        self.key = key
+        self.directory, self.key = directory, key
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.lock = InterProcessLock(directory / f"tokens-{digest}.lock")
         import keyring
@@ -384,6 +402,22 @@ def keyring_usable() -> bool:
     except Exception as exc:  # a backend that exists but cannot talk to its daemon
         log.debug("OS keyring not usable: %s", type(exc).__name__)
         return False
+
+
+def store_spec(store: TokenStore) -> dict[str, str] | None:
+    """What another process needs to open the same store (None for a store of another kind)."""
+    for kind, cls in STORE_KINDS.items():
+        if type(store) is cls:
+            assert isinstance(store, FileStore | KeyringStore)
+            return {"kind": kind, "directory": str(store.directory), "key": store.key}
+    return None
+
+
+def reopen_store(spec: Mapping[str, str]) -> TokenStore:
+    return STORE_KINDS[spec["kind"]](Path(spec["directory"]), spec["key"])
+
+
+STORE_KINDS: dict[str, type[FileStore] | type[KeyringStore]] = {"file": FileStore, "keyring": KeyringStore}
 
 
 def open_store(settings: Settings) -> TokenStore:

@@ -16,7 +16,10 @@
 // - confidential clients with PKCE (S256) required.
 //
 // Test-only control routes (outside the realm): GET /_test/stats returns counters of token
-// requests per grant type and of errors; POST /_test/reset clears them.
+// requests per grant type and of errors; POST /_test/reset clears them (and the delays);
+// POST /_test/delay?before=MS&after=MS holds every token request MS milliseconds before the
+// provider sees it and/or holds its answer MS milliseconds after the provider has issued (and
+// rotated) the tokens: a slow network on either side of the rotation.
 
 import http from 'node:http';
 import { once } from 'node:events';
@@ -51,6 +54,7 @@ function account(id) {
 }
 
 const stats = { grants: {}, errors: {}, revocations: 0 };
+const delay = { before: 0, after: 0 };
 function count(bucket, key) {
   bucket[key] = (bucket[key] || 0) + 1;
 }
@@ -153,9 +157,37 @@ server.on('request', (req, res) => {
     stats.grants = {};
     stats.errors = {};
     stats.revocations = 0;
+    delay.before = 0;
+    delay.after = 0;
     res.end('{}');
     return;
   }
+  if (req.url.startsWith('/_test/delay?') && req.method === 'POST') {
+    const query = new URL(req.url, issuer).searchParams;
+    delay.before = Number(query.get('before') || 0);
+    delay.after = Number(query.get('after') || 0);
+    res.end(JSON.stringify(delay));
+    return;
+  }
+  if (req.method === 'POST' && req.url === `${PREFIX}/protocol/openid-connect/token`) {
+    const { before, after } = delay;
+    if (after) {
+      // koa writes status and headers with the body, in res.end: holding end holds the answer.
+      const end = res.end.bind(res);
+      res.end = (...args) => {
+        setTimeout(() => end(...args), after);
+        return res;
+      };
+    }
+    if (before) {
+      setTimeout(() => route(req, res), before);
+      return;
+    }
+  }
+  route(req, res);
+});
+
+function route(req, res) {
   if (req.url === PREFIX || req.url.startsWith(`${PREFIX}/`)) {
     // Mount the provider under the realm path: oidc-provider derives its mount path from
     // originalUrl minus url.
@@ -166,7 +198,7 @@ server.on('request', (req, res) => {
   }
   res.statusCode = 404;
   res.end('not found');
-});
+}
 
 process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
 // Stop cleanly when the test runner closes our stdin or sends SIGTERM.

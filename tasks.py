@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(PY), "-m", "pytest", *argv[1:]], cwd=ROOT)
     if command == "surface":
         ensure_venv()
-        return subprocess.call([str(PY), "-m", "astravue_mcp.surface"], cwd=ROOT)
+        return subprocess.call([str(PY), "-m", "astravue_mcp.catalogue"], cwd=ROOT)
     if command == "bench":
         ensure_venv()
         return subprocess.call([str(PY), str(ROOT / "bench" / "run_all.py"), *argv[1:]], cwd=ROOT)

@@ -24,7 +24,6 @@ LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
 
 
-
 def _host_only(entry: str) -> str:
     if entry.startswith("["):
         return entry[1:].split("]", 1)[0]

@@ -175,8 +175,8 @@ def cmd_logout(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
     import anyio
 
+    from astravue_mcp.catalogue import toolset_of
     from astravue_mcp.server import sandbox_server
-    from astravue_mcp.tools import toolset_of
 
     async def sizes() -> list[tuple[str, str, int]]:
         tools = await sandbox_server(settings).list_tools()

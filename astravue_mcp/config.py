@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+SANDBOX_URL = "http://sandbox.astravue.local"
+"""Base URL of the embedded sandbox: requests to it go in-process, never on the network."""
 SANDBOX_IDENTITY = {
     "iss": "http://sandbox.astravue.local",
     "sub": "sandbox-user-1",

@@ -22,8 +22,8 @@ run `astravue-mcp login` once, then use `astravue-mcp serve`.
 def run_demo(settings: Settings, serve_port: int | None = None) -> int:
     from mcp.client import Client
 
+    from astravue_mcp.catalogue import toolset_of
     from astravue_mcp.server import sandbox_server
-    from astravue_mcp.tools import toolset_of
     from astravue_mcp.tools.registry import text_of
 
     async def tour() -> None:

@@ -25,10 +25,13 @@ import httpx2
 
 from astravue_mcp import __version__
 from astravue_mcp.api import endpoints, models
-from astravue_mcp.api.client import AstravueClient, BearerAuth
-from astravue_mcp.auth.commands import duration
-from astravue_mcp.config import ENV_BY_FIELD, HELP, Settings
+from astravue_mcp.api.client import AstravueClient
+from astravue_mcp.auth import BearerAuth, oidc
+from astravue_mcp.auth.manager import TokenManager
+from astravue_mcp.auth.store import StoreError, duration, open_store
+from astravue_mcp.config import ENV_BY_FIELD, HELP, SANDBOX_URL, Settings
 from astravue_mcp.errors import ApiError, AstravueError
+from astravue_mcp.sandbox import create_app
 
 Verdict = Literal["ok", "warn", "skip", "FAIL"]
 ENDPOINTS_FILE = "astravue_mcp/api/endpoints.py"
@@ -99,9 +102,6 @@ def run_doctor(settings: Settings, sandbox: bool = False, refresh: bool = False)
     """Print the report to stdout; exit code 1 when any check failed."""
     transport = None
     if sandbox:
-        from astravue_mcp.sandbox import create_app
-        from astravue_mcp.server import SANDBOX_URL
-
         transport = httpx2.ASGITransport(app=create_app())
         settings = settings.sandboxed(SANDBOX_URL)
     report = anyio.run(lambda: diagnose(settings, transport=transport, sandbox=sandbox, refresh=refresh))
@@ -180,9 +180,6 @@ async def check_login(
     if not settings.client_id:
         section.add("skip", "stored login", f"needs {ENV_BY_FIELD['client_id']}")
         return None
-    from astravue_mcp.auth.manager import TokenManager
-    from astravue_mcp.auth.store import StoreError, open_store
-
     try:
         store = await anyio.to_thread.run_sync(open_store, settings)
         tokens = await anyio.to_thread.run_sync(store.load)
@@ -205,8 +202,6 @@ async def check_login(
 
 
 async def _check_discovery(section: Section, settings: Settings) -> None:
-    from astravue_mcp.auth import oidc
-
     try:
         document = await oidc.discover(settings)
     except oidc.ProviderUnavailable as exc:
@@ -451,5 +446,3 @@ def check_limits(section: Section, settings: Settings) -> None:
 
 def _secret(value: Any) -> str:
     return value.get_secret_value() if value is not None else ""
-
-

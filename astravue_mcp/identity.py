@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from astravue_mcp.config import Settings, SettingsError
+from astravue_mcp.state import state_of
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -92,9 +93,9 @@ IDENTITY_KEY = "identity"
 
 async def session_identity(ctx: Context) -> Identity | None:
     """The login's identity, read once per server session (the login does not change person mid-session)."""
-    memo: dict[str, Any] = ctx.request_context.lifespan_context.memo  # type: ignore[attr-defined]
+    state = state_of(ctx)
+    memo = state.memo
     if IDENTITY_KEY not in memo:
-        settings: Settings = ctx.request_context.lifespan_context.settings  # type: ignore[attr-defined]
-        memo[IDENTITY_KEY] = await anyio.to_thread.run_sync(identity_for, settings)
+        memo[IDENTITY_KEY] = await anyio.to_thread.run_sync(identity_for, state.settings)
     found: Identity | None = memo[IDENTITY_KEY]
     return found

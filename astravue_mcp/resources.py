@@ -1,14 +1,12 @@
 """Read-only context a client can attach without a tool call: ``astravue://`` resources.
 
 Every resource is the text mirror of a read tool (the tool functions are called directly), so a
-resource and its tool never disagree. All of them read, so ``read_only`` changes nothing here.
-The tool modules are imported when a resource is first read: start-up builds no tool (``surface``).
+resource and its tool never disagree. All of them read, so read-only mode keeps every one.
 
-Completion of template arguments (space and project ids) needs the API client, but the SDK calls
-completion handlers without a request context. A middleware binds the lifespan state of each
-``completion/complete`` request to a context variable for the duration of that request; the handler
-reads it there. So completion uses the same per-request seam as the tools (``api(ctx)``), with no
-global client and nothing shared between servers or sessions.
+Static resources and completion need the request (its API client), but the SDK calls both without
+one. :func:`bind_request`, a server middleware, makes the request reachable for the duration of
+those two methods; the handlers read it there. So they use the same per-request seam as the tools
+(``api(ctx)``), with no global client and nothing shared between servers or sessions.
 """
 
 from __future__ import annotations
@@ -18,15 +16,17 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import CallNext, ServerRequestContext
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.resources import FunctionResource
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
 from astravue_mcp.errors import AstravueError
+from astravue_mcp.identity import session_identity
+from astravue_mcp.state import state_of
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
-    from astravue_mcp.server import AstravueServer
 
 PROJECTS = "astravue://spaces/{space_id}/projects"
 PROJECT = "astravue://spaces/{space_id}/projects/{project_id}"
@@ -38,6 +38,27 @@ NO_IDENTITY = (
 )
 MAX_COMPLETIONS = 100
 """The protocol's cap on completion values per answer."""
+
+_request: ContextVar[ServerRequestContext[Any, Any] | None] = ContextVar("astravue_request", default=None)
+BOUND_METHODS = ("resources/read", "completion/complete")
+
+
+async def bind_request(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+    """Server middleware: the request of a resource read or a completion, for handlers the SDK gives none."""
+    if ctx.method not in BOUND_METHODS:
+        return await call_next(ctx)
+    token = _request.set(ctx)
+    try:
+        return await call_next(ctx)
+    finally:
+        _request.reset(token)
+
+
+def _context() -> Context[Any, Any]:
+    request = _request.get()
+    if request is None:
+        raise ResourceError("This resource can only be read through an MCP request.")
+    return Context(request_context=request)
 
 
 def _id(value: str, name: str) -> int:
@@ -54,60 +75,74 @@ async def _read(produce: Awaitable[str]) -> str:
         raise ResourceError(str(exc)) from None
 
 
-def register(server: AstravueServer, read_only: bool = False) -> None:
-    del read_only  # every resource is a read
+def register(server: MCPServer[Any]) -> None:
+    """Add every resource and template, and completion of their ids (``bind_request`` must be installed)."""
     _register_static(server)
     _register_templates(server)
-    _register_completion(server)
+    server.completion()(complete)
 
 
-def _register_static(server: AstravueServer) -> None:
-    @server.context_resource(
-        "astravue://spaces", name="spaces", title="Spaces", description="Every space of the organisation (id, name)."
-    )
-    async def all_spaces(ctx: Context) -> str:
+def _static(server: MCPServer[Any], uri: str, name: str, title: str, description: str) -> Any:
+    """Register a static resource whose text comes from ``produce(ctx)``, with this request's context."""
+
+    def decorator(produce: Callable[[Context[Any, Any]], Awaitable[str]]) -> None:
+        async def read() -> str:
+            return await _read(produce(_context()))
+
+        server.add_resource(
+            FunctionResource(uri=uri, name=name, title=title, description=description, mime_type="text/plain", fn=read)
+        )
+
+    return decorator
+
+
+def _register_static(server: MCPServer[Any]) -> None:
+    # Deferred imports below: the tool areas load on the first read, not at start-up.
+    @_static(server, "astravue://spaces", "spaces", "Spaces", "Every space of the organisation (id, name).")
+    async def all_spaces(ctx: Context[Any, Any]) -> str:
         from astravue_mcp.tools import spaces
 
         return (await spaces.list_spaces(ctx, page=1, limit=200)).text()
 
-    @server.context_resource(
+    @_static(
+        server,
         ME,
-        name="me",
-        title="Me",
-        description='Who "me" is: the logged-in person (name, username, email) from the login\'s identity claims.',
+        "me",
+        "Me",
+        'Who "me" is: the logged-in person (name, username, email) from the login\'s identity claims.',
     )
-    async def me(ctx: Context) -> str:
-        from astravue_mcp.identity import session_identity
-
+    async def me(ctx: Context[Any, Any]) -> str:
         identity = await session_identity(ctx)
         if identity is None:
             return NO_IDENTITY
         return "; ".join(f"{k}={v}" for k, v in identity.as_dict().items())
 
-    @server.context_resource(
+    @_static(
+        server,
         "astravue://timers/active",
-        name="active_timers",
-        title="Active timers",
-        description="Your running timers (task, start, minutes so far).",
+        "active_timers",
+        "Active timers",
+        "Your running timers (task, start, minutes so far).",
     )
-    async def active_timers(ctx: Context) -> str:
-        from astravue_mcp.tools import time as timers
+    async def active_timers(ctx: Context[Any, Any]) -> str:
+        from astravue_mcp.tools import timers
 
         return (await timers.get_active_timers(ctx)).text()
 
-    @server.context_resource(
+    @_static(
+        server,
         "astravue://notifications/unread",
-        name="unread_notifications",
-        title="Unread notifications",
-        description="Your unread notifications and mentions, newest first (up to 200).",
+        "unread_notifications",
+        "Unread notifications",
+        "Your unread notifications and mentions, newest first (up to 200).",
     )
-    async def unread_notifications(ctx: Context) -> str:
+    async def unread_notifications(ctx: Context[Any, Any]) -> str:
         from astravue_mcp.tools import notifications
 
         return (await notifications.list_notifications(ctx, unread_only=True, page=1, limit=200)).text()
 
 
-def _register_templates(server: AstravueServer) -> None:
+def _register_templates(server: MCPServer[Any]) -> None:
     @server.resource(PROJECTS, name="space_projects", title="Projects in a space", description="A space's projects.")
     async def space_projects(space_id: str, ctx: Context) -> str:
         return await _read(_projects_text(ctx, _id(space_id, "space_id")))
@@ -122,13 +157,13 @@ def _register_templates(server: AstravueServer) -> None:
 
 
 async def _projects_text(ctx: Context, space_id: int) -> str:
-    from astravue_mcp.tools import projects
+    from astravue_mcp.tools import projects  # deferred: areas load on first use, not at start-up
 
     return (await projects.list_projects(ctx, space_id=space_id, page=1, limit=200)).text()
 
 
 async def _project_text(ctx: Context, space_id: int, project_id: int) -> str:
-    from astravue_mcp.tools import insights, projects
+    from astravue_mcp.tools import insights, projects  # deferred: areas load on first use, not at start-up
 
     project = await projects.get_project(ctx, space_id=space_id, project_id=project_id)
     counts = await insights.get_task_counts(ctx, space_id=space_id, project_id=project_id)
@@ -136,45 +171,30 @@ async def _project_text(ctx: Context, space_id: int, project_id: int) -> str:
 
 
 async def _task_text(ctx: Context, task_id: int) -> str:
-    from astravue_mcp.tools import insights, tasks
+    from astravue_mcp.tools import tasks  # deferred: areas load on first use, not at start-up
+    from astravue_mcp.tools.scope import locate_task
 
-    space_id, project_id = await insights.locate_task(ctx, task_id)
+    space_id, project_id = await locate_task(ctx, task_id)
     return (await tasks.get_task(ctx, task_id=task_id, space_id=space_id, project_id=project_id)).text()
 
 
 # ---------------------------------------------------------------- completion
-_request_state: ContextVar[Any] = ContextVar("astravue_completion_state", default=None)
-
-
-async def _bind_state(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
-    if ctx.method != "completion/complete":
-        return await call_next(ctx)
-    token = _request_state.set(ctx.lifespan_context)
+async def complete(
+    ref: PromptReference | ResourceTemplateReference,
+    argument: CompletionArgument,
+    context: CompletionContext | None,
+) -> Completion | None:
+    request = _request.get()
+    suggest = SUGGESTERS.get(argument.name)
+    if request is None or suggest is None:
+        return None
+    known = (context.arguments if context else None) or {}
+    ctx: Context[Any, Any] = Context(request_context=request)
     try:
-        return await call_next(ctx)
-    finally:
-        _request_state.reset(token)
-
-
-def _register_completion(server: AstravueServer) -> None:
-    server.middleware.append(_bind_state)
-
-    @server.completion()
-    async def complete(
-        ref: PromptReference | ResourceTemplateReference,
-        argument: CompletionArgument,
-        context: CompletionContext | None,
-    ) -> Completion | None:
-        state = _request_state.get()
-        suggest = SUGGESTERS.get(argument.name)
-        if state is None or suggest is None:
-            return None
-        known = (context.arguments if context else None) or {}
-        try:
-            candidates = await suggest(state.client, known)
-        except AstravueError:
-            return None  # completion is a convenience: an API failure just means no suggestions
-        return _matching(candidates, argument.value)
+        candidates = await suggest(state_of(ctx).client_for(ctx), known)
+    except AstravueError:
+        return None  # completion is a convenience: an API failure just means no suggestions
+    return _matching(candidates, argument.value)
 
 
 def _matching(candidates: list[tuple[int, str]], typed: str) -> Completion:
@@ -185,7 +205,7 @@ def _matching(candidates: list[tuple[int, str]], typed: str) -> Completion:
 
 
 async def _space_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
-    from astravue_mcp.api import models
+    from astravue_mcp.api import models  # deferred: the wire models load on first use, not at start-up
 
     found = (models.Space.model_validate(s) for s in models.page_of(await client.call("list_spaces")).items)
     return [(s.space_id, s.space_name) for s in found]
@@ -193,7 +213,7 @@ async def _space_candidates(client: AstravueClient, known: dict[str, str]) -> li
 
 async def _project_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
     """Projects of the space already chosen, else of every space (a handful of calls)."""
-    from astravue_mcp.api import models
+    from astravue_mcp.api import models  # deferred: the wire models load on first use, not at start-up
 
     chosen = known.get("space_id", "")
     space_ids = [int(chosen)] if chosen.isdigit() else [i for i, _ in await _space_candidates(client, known)]

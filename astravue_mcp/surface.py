@@ -7,7 +7,7 @@ with the toolsets and module each comes from, stamped with a hash of this packag
 the stamp matches, the server lists tools from the file and builds a tool the first time it is
 called; when it does not (an edited checkout), every tool is built at start-up as before. Either
 way the list is the same: ``tests/test_surface.py`` compares the file with a fresh build.
-Regenerate with ``python3 tasks.py surface``.
+Regenerate with ``python3 tasks.py surface`` (``python -m astravue_mcp.catalogue``).
 
 The stamp leaves out the pydantic and mcp versions on purpose: an install resolves whatever
 versions are current, and the schemas the file holds are the ones the test suite checked against
@@ -71,40 +71,25 @@ def _published(entry: dict[str, Any]) -> Published:
     return Published(tool.name, tuple(entry["toolsets"]), bool(entry["writes"]), str(entry["module"]), tool)
 
 
-async def generate() -> dict[str, Any]:
-    """The surface file's content, from building every tool the way an edited checkout does."""
-    from astravue_mcp.server import AstravueServer, register_tools
-    from astravue_mcp.tools import load_all
-    from astravue_mcp.tools.registry import REGISTRY
-
-    load_all()
-    server = AstravueServer("astravue")
-    register_tools(server, REGISTRY.values())
-    listed = {t.name: t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in await server.list_tools()}
-    return {
-        "fingerprint": fingerprint(),
-        "tools": [
-            {"toolsets": list(s.toolsets), "writes": s.writes, "module": s.fn.__module__, "tool": listed[s.name]}
-            for s in REGISTRY.values()
-        ],
-    }
+def render(tools: list[Published]) -> str:
+    """The surface file's text for these published tools (``catalogue.build_surface()``)."""
+    entries = [
+        {
+            "toolsets": list(t.toolsets),
+            "writes": t.writes,
+            "module": t.module,
+            "tool": t.tool.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        for t in tools
+    ]
+    return json.dumps({"fingerprint": fingerprint(), "tools": entries}, indent=1, ensure_ascii=False) + "\n"
 
 
-def render(surface: dict[str, Any]) -> str:
-    return json.dumps(surface, indent=1, ensure_ascii=False) + "\n"
-
-
-async def write() -> bool:
+def write(tools: list[Published]) -> bool:
     """Regenerate ``surface.json``; True when it changed."""
-    text = render(await generate())
+    text = render(tools)
     old = FILE.read_text(encoding="utf-8") if FILE.exists() else None
     if text != old:
         FILE.write_text(text, encoding="utf-8")
     load.cache_clear()
     return text != old
-
-
-if __name__ == "__main__":
-    import anyio
-
-    print("surface.json " + ("regenerated" if anyio.run(write) else "already up to date"))

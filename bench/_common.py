@@ -89,8 +89,10 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in cells]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -237,11 +239,31 @@ FLOOR = [PY, str(BENCH / "floor_server.py")]
 class SandboxProcess:
     """The sandbox as a separate HTTP server process (``bench/sandbox_host.py``), optionally with more data."""
 
-    def __init__(self, latency_ms: float = 0, spaces: int = 0, projects: int = 0, tasks: int = 0,
-                 replace_seed: bool = False, cache_gets: bool = False) -> None:
-        argv = [PY, str(BENCH / "sandbox_host.py"), "--latency-ms", str(latency_ms), "--spaces", str(spaces),
-                "--projects", str(projects), "--tasks", str(tasks)] + (["--replace-seed"] if replace_seed else []) \
+    def __init__(
+        self,
+        latency_ms: float = 0,
+        spaces: int = 0,
+        projects: int = 0,
+        tasks: int = 0,
+        replace_seed: bool = False,
+        cache_gets: bool = False,
+    ) -> None:
+        argv = (
+            [
+                PY,
+                str(BENCH / "sandbox_host.py"),
+                "--latency-ms",
+                str(latency_ms),
+                "--spaces",
+                str(spaces),
+                "--projects",
+                str(projects),
+                "--tasks",
+                str(tasks),
+            ]
+            + (["--replace-seed"] if replace_seed else [])
             + (["--cache-gets"] if cache_gets else [])
+        )
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=clean_env(), cwd=ROOT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()

@@ -22,14 +22,21 @@ t2 = clock()
 parser().parse_args(["serve"])
 server = build_server(load_settings())
 t3 = clock()
-from astravue_mcp.tools import load_all  # noqa: E402
+from astravue_mcp.catalogue import load_specs  # noqa: E402
 
-load_all()
+load_specs()
 t4 = clock()
-for tool in server._published or []:
-    server._built(tool.name)
+for tool in server.catalogue.published:
+    server.catalogue.tool(tool.name)
 t5 = clock()
-print(json.dumps({
-    "sdk_import": t1 - t0, "our_modules": t2 - t1, "cli_and_build": t3 - t2,
-    "deferred_tool_modules": t4 - t3, "deferred_tool_builds": t5 - t4,
-}))
+print(
+    json.dumps(
+        {
+            "sdk_import": t1 - t0,
+            "our_modules": t2 - t1,
+            "cli_and_build": t3 - t2,
+            "deferred_tool_modules": t4 - t3,
+            "deferred_tool_builds": t5 - t4,
+        }
+    )
+)

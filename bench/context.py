@@ -26,8 +26,9 @@ GITHUB = {"tools": 102, "tokens": 64_600, "bytes_per_tool": 64_600 * 4 // 102}
 
 
 def size(items: list[Any]) -> int:
-    return len(json.dumps([i.model_dump(mode="json", by_alias=True, exclude_none=True) for i in items],
-                          separators=(",", ":")))
+    return len(
+        json.dumps([i.model_dump(mode="json", by_alias=True, exclude_none=True) for i in items], separators=(",", ":"))
+    )
 
 
 async def surface(**settings: Any) -> dict[str, Any]:
@@ -52,32 +53,48 @@ async def surface(**settings: Any) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     async def all_views() -> dict[str, Any]:
-        return {"default": await surface(), "all": await surface(toolsets="all"),
-                "all_read_only": await surface(toolsets="all", read_only=True)}
+        return {
+            "default": await surface(),
+            "all": await surface(toolsets="all"),
+            "all_read_only": await surface(toolsets="all", read_only=True),
+        }
 
     views = anyio.run(all_views)
     per_tool = views["all"]["bytes_per_tool"]
-    return {"views": views, "github_reference": GITHUB,
-            "target": {"what": f"<= {TARGET} bytes/tool with all toolsets", "value": per_tool,
-                       "met": per_tool <= TARGET}}
+    return {
+        "views": views,
+        "github_reference": GITHUB,
+        "target": {"what": f"<= {TARGET} bytes/tool with all toolsets", "value": per_tool, "met": per_tool <= TARGET},
+    }
 
 
 def report(r: dict[str, Any]) -> str:
-    rows = [[name, v["tools"], v["tools_bytes"], v["tokens_estimate"], v["bytes_per_tool"]]
-            for name, v in r["views"].items()]
+    rows = [
+        [name, v["tools"], v["tools_bytes"], v["tokens_estimate"], v["bytes_per_tool"]]
+        for name, v in r["views"].items()
+    ]
     a = r["views"]["all"]
-    extras = [["prompts", a["prompts"]["count"], a["prompts"]["bytes"], a["prompts"]["bytes"] // 4, ""],
-              ["resources", a["resources"]["count"], a["resources"]["bytes"], a["resources"]["bytes"] // 4, ""],
-              ["resource templates", a["resource_templates"]["count"], a["resource_templates"]["bytes"],
-               a["resource_templates"]["bytes"] // 4, ""]]
+    extras = [
+        ["prompts", a["prompts"]["count"], a["prompts"]["bytes"], a["prompts"]["bytes"] // 4, ""],
+        ["resources", a["resources"]["count"], a["resources"]["bytes"], a["resources"]["bytes"] // 4, ""],
+        [
+            "resource templates",
+            a["resource_templates"]["count"],
+            a["resource_templates"]["bytes"],
+            a["resource_templates"]["bytes"] // 4,
+            "",
+        ],
+    ]
     biggest = list(a["per_tool"].items())[:5]
-    return "\n".join([
-        "Context cost (compact JSON of the list results)",
-        table(["tools/list", "tools", "bytes", "~tokens", "B/tool"], rows + extras),
-        "largest tools: " + ", ".join(f"{n} {b} B" for n, b in biggest),
-        f"target <= {TARGET} B/tool (all): {verdict(r['target']['met'])} ({r['target']['value']} B/tool; "
-        f"GitHub's server ~{GITHUB['bytes_per_tool']} B/tool)",
-    ])
+    return "\n".join(
+        [
+            "Context cost (compact JSON of the list results)",
+            table(["tools/list", "tools", "bytes", "~tokens", "B/tool"], rows + extras),
+            "largest tools: " + ", ".join(f"{n} {b} B" for n, b in biggest),
+            f"target <= {TARGET} B/tool (all): {verdict(r['target']['met'])} ({r['target']['value']} B/tool; "
+            f"GitHub's server ~{GITHUB['bytes_per_tool']} B/tool)",
+        ]
+    )
 
 
 def main() -> None:

@@ -57,13 +57,16 @@ def run(rounds: int = 3, servers: int = 3, cached: bool = True) -> dict[str, Any
     samples: dict[str, list[float]] = {"fan_out": [], "sequential": []}
     cpu: dict[str, list[float]] = {"fan_out": [], "sequential": []}
     requests = 0
-    with SandboxProcess(latency_ms=LATENCY_MS, spaces=SPACES, projects=PROJECTS, tasks=TASKS,
-                        replace_seed=True, cache_gets=cached) as sandbox:
+    with SandboxProcess(
+        latency_ms=LATENCY_MS, spaces=SPACES, projects=PROJECTS, tasks=TASKS, replace_seed=True, cache_gets=cached
+    ) as sandbox:
         url = sandbox.url
         # Fresh servers for every `rounds` searches: each server's budget allows only so many in a minute.
         for _ in range(servers):
-            with StdioSession(SERVE, server_env(url)) as fan, \
-                    StdioSession(SERVE, server_env(url, ASTRAVUE_MAX_CONCURRENCY="1")) as seq:
+            with (
+                StdioSession(SERVE, server_env(url)) as fan,
+                StdioSession(SERVE, server_env(url, ASTRAVUE_MAX_CONCURRENCY="1")) as seq,
+            ):
                 fan.initialize()
                 seq.initialize()
                 # One untimed search each: warms both servers (and fills the replay cache, which the
@@ -84,29 +87,51 @@ def run(rounds: int = 3, servers: int = 3, cached: bool = True) -> dict[str, Any
     floor = 3 * LATENCY_MS / 1000 + cpu_med["fan_out"]
     return {
         "sandbox_answers": "replayed (remote-API stand-in)" if cached else "built per request on this machine",
-        "projects": PROJECTS, "tasks_per_project": TASKS, "latency_ms": LATENCY_MS, "rounds": rounds,
-        "servers": servers, "max_concurrency": default_concurrency, "rate_limit_per_min": budget,
-        "requests_per_search": requests, "within_budget": requests * (1 + rounds) <= budget,
-        "median_wall_s": wall, "ratio": round(ratio, 3), "median_server_cpu_s": cpu_med,
-        "floor_s": round(floor, 3), "floor_ratio": round(floor / wall["sequential"], 3), "cpu_samples": cpu,
-        "latency_only_sequential_s": round(requests * LATENCY_MS / 1000, 3), "samples": samples,
-        "target": {"what": "fan-out wall <= 1/4 of sequential, within the rate budget", "value": round(ratio, 3),
-                   "met": ratio <= 0.25 and requests * (1 + rounds) <= budget},
+        "projects": PROJECTS,
+        "tasks_per_project": TASKS,
+        "latency_ms": LATENCY_MS,
+        "rounds": rounds,
+        "servers": servers,
+        "max_concurrency": default_concurrency,
+        "rate_limit_per_min": budget,
+        "requests_per_search": requests,
+        "within_budget": requests * (1 + rounds) <= budget,
+        "median_wall_s": wall,
+        "ratio": round(ratio, 3),
+        "median_server_cpu_s": cpu_med,
+        "floor_s": round(floor, 3),
+        "floor_ratio": round(floor / wall["sequential"], 3),
+        "cpu_samples": cpu,
+        "latency_only_sequential_s": round(requests * LATENCY_MS / 1000, 3),
+        "samples": samples,
+        "target": {
+            "what": "fan-out wall <= 1/4 of sequential, within the rate budget",
+            "value": round(ratio, 3),
+            "met": ratio <= 0.25 and requests * (1 + rounds) <= budget,
+        },
     }
 
 
 def report(r: dict[str, Any]) -> str:
-    rows = [["fan-out", r["max_concurrency"], r["median_wall_s"]["fan_out"] * 1000,
-             r["median_server_cpu_s"]["fan_out"] * 1000],
-            ["sequential", 1, r["median_wall_s"]["sequential"] * 1000, r["median_server_cpu_s"]["sequential"] * 1000]]
-    return "\n".join([
-        f"Fan-out: find_tasks over {r['projects']} projects x {r['tasks_per_project']} tasks, "
-        f"{r['latency_ms']} ms API latency, {r['requests_per_search']} requests/search "
-        f"(budget {r['rate_limit_per_min']}/min)",
-        table(["mode", "concurrency", "median wall ms", "server CPU ms"], rows),
-        f"ratio {r['ratio']:.3f}; target <= 0.25: {verdict(r['target']['met'])}",
-        f"floor (3 latency rounds + server CPU) {r['floor_s'] * 1000:.0f} ms = {r['floor_ratio']:.3f} of sequential",
-    ])
+    rows = [
+        [
+            "fan-out",
+            r["max_concurrency"],
+            r["median_wall_s"]["fan_out"] * 1000,
+            r["median_server_cpu_s"]["fan_out"] * 1000,
+        ],
+        ["sequential", 1, r["median_wall_s"]["sequential"] * 1000, r["median_server_cpu_s"]["sequential"] * 1000],
+    ]
+    return "\n".join(
+        [
+            f"Fan-out: find_tasks over {r['projects']} projects x {r['tasks_per_project']} tasks, "
+            f"{r['latency_ms']} ms API latency, {r['requests_per_search']} requests/search "
+            f"(budget {r['rate_limit_per_min']}/min)",
+            table(["mode", "concurrency", "median wall ms", "server CPU ms"], rows),
+            f"ratio {r['ratio']:.3f}; target <= 0.25: {verdict(r['target']['met'])}",
+            f"floor (3 latency rounds + server CPU) {r['floor_s'] * 1000:.0f} ms = {r['floor_ratio']:.3f} of sequential",
+        ]
+    )
 
 
 def main() -> None:

@@ -23,17 +23,27 @@ from _common import FLOOR, SERVE, SandboxProcess, StdioSession, server_env, summ
 
 from astravue_mcp.api.endpoints import ENDPOINTS
 from astravue_mcp.config import SANDBOX_ORG_ID, SANDBOX_TOKEN
-from astravue_mcp.tools.common import page_params
+from astravue_mcp.tools.task_api import page_params
 
 BUDGET_MS = 0.5
 RATE_LIMIT = 1_000_000
 """Lifted: at the default 100 requests/minute, 660 timed calls would spend ~6 minutes waiting for the budget."""
 # (tool, arguments, operation, ids, query): the tool and the one API request it makes.
 CASES = [
-    ("astravue_get_task", {"task_id": 1, "space_id": 1, "project_id": 1}, "get_project_task",
-     {"spaceId": 1, "projectId": 1, "taskId": 1}, {}),
-    ("astravue_list_project_tasks", {"space_id": 1, "project_id": 1, "limit": 25}, "list_project_tasks",
-     {"spaceId": 1, "projectId": 1}, page_params(1, 25)),
+    (
+        "astravue_get_task",
+        {"task_id": 1, "space_id": 1, "project_id": 1},
+        "get_project_task",
+        {"spaceId": 1, "projectId": 1, "taskId": 1},
+        {},
+    ),
+    (
+        "astravue_list_project_tasks",
+        {"space_id": 1, "project_id": 1, "limit": 25},
+        "list_project_tasks",
+        {"spaceId": 1, "projectId": 1},
+        page_params(1, 25),
+    ),
 ]
 
 
@@ -46,12 +56,18 @@ def timed(fn: Any) -> float:
 def run(rounds: int = 300, warmup: int = 30) -> dict[str, Any]:
     results: dict[str, Any] = {"rounds": rounds, "cases": {}}
     with SandboxProcess() as sandbox:
-        headers = {"Authorization": f"Bearer {SANDBOX_TOKEN}", "X-Org-Id": str(SANDBOX_ORG_ID),
-                   "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {SANDBOX_TOKEN}",
+            "X-Org-Id": str(SANDBOX_ORG_ID),
+            "Accept": "application/json",
+        }
         env = server_env(sandbox.url, ASTRAVUE_RATE_LIMIT=str(RATE_LIMIT))
         loop = asyncio.new_event_loop()
-        with StdioSession(SERVE, env) as ours, StdioSession(FLOOR) as floor, \
-                httpx2.Client(base_url=sandbox.url, headers=headers, timeout=10) as http:
+        with (
+            StdioSession(SERVE, env) as ours,
+            StdioSession(FLOOR) as floor,
+            httpx2.Client(base_url=sandbox.url, headers=headers, timeout=10) as http,
+        ):
             # For reference: the same GET through httpx2's async client, the stack an asyncio server uses.
             ahttp = httpx2.AsyncClient(base_url=sandbox.url, headers=headers, timeout=10)
             ours.initialize()
@@ -88,17 +104,21 @@ def run(rounds: int = 300, warmup: int = 30) -> dict[str, Any]:
                     "overhead_vs_async_get_median_ms": round(
                         tool_ms - stats["direct_get_async"]["median_ms"] - floor_ms, 3
                     ),
-                    "overhead_p95_ms": round(stats["tool"]["p95_ms"] - stats["direct_get"]["p95_ms"]
-                                             - stats["floor_tool"]["p95_ms"], 3),
+                    "overhead_p95_ms": round(
+                        stats["tool"]["p95_ms"] - stats["direct_get"]["p95_ms"] - stats["floor_tool"]["p95_ms"], 3
+                    ),
                     "met": overhead <= BUDGET_MS,
                 }
             loop.run_until_complete(ahttp.aclose())
         loop.close()
     # The target is about one read call (one object); the 25-task list adds per-task work on top.
     single = results["cases"][CASES[0][0]]
-    results["target"] = {"what": f"read tool <= direct GET + floor call + {BUDGET_MS} ms (medians)",
-                         "value": single["overhead_median_ms"], "met": single["met"],
-                         "vs_async_get": single["overhead_vs_async_get_median_ms"]}
+    results["target"] = {
+        "what": f"read tool <= direct GET + floor call + {BUDGET_MS} ms (medians)",
+        "value": single["overhead_median_ms"],
+        "met": single["met"],
+        "vs_async_get": single["overhead_vs_async_get_median_ms"],
+    }
     return results
 
 
@@ -109,10 +129,14 @@ def report(r: dict[str, Any]) -> str:
             rows.append([f"{tool} / {name}" if name == "tool" else f"  {name}", s["median_ms"], s["p95_ms"]])
         rows.append(["  overhead (tool - GET - floor)", case["overhead_median_ms"], case["overhead_p95_ms"]])
         rows.append(["  overhead vs the async GET", case["overhead_vs_async_get_median_ms"], ""])
-    return "\n".join([f"Per-call overhead over stdio, {r['rounds']} rounds",
-                      table(["call", "median ms", "p95 ms"], rows),
-                      f"target (single read): overhead <= {BUDGET_MS} ms: {verdict(r['target']['met'])} "
-                      f"({r['target']['value']:.2f} ms; {r['target']['vs_async_get']:.2f} ms over the async GET)"])
+    return "\n".join(
+        [
+            f"Per-call overhead over stdio, {r['rounds']} rounds",
+            table(["call", "median ms", "p95 ms"], rows),
+            f"target (single read): overhead <= {BUDGET_MS} ms: {verdict(r['target']['met'])} "
+            f"({r['target']['value']:.2f} ms; {r['target']['vs_async_get']:.2f} ms over the async GET)",
+        ]
+    )
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from _common import SERVE, SandboxProcess, StdioSession, server_env, table, verd
 
 from astravue_mcp.api.endpoints import ENDPOINTS
 from astravue_mcp.config import SANDBOX_ORG_ID, SANDBOX_TOKEN
-from astravue_mcp.tools.common import page_params
+from astravue_mcp.tools.task_api import page_params
 
 TARGET = 0.15
 SIZES = (25, 100, 200)
@@ -37,15 +37,21 @@ def run() -> dict[str, Any]:
         ids = {"spaceId": space_id, "projectId": project_id}
         endpoint = ENDPOINTS["list_project_tasks"]
         headers = {"Authorization": f"Bearer {SANDBOX_TOKEN}", "X-Org-Id": str(SANDBOX_ORG_ID)}
-        with StdioSession(SERVE, server_env(sandbox.url)) as ours, \
-                httpx2.Client(base_url=sandbox.url, headers=headers, timeout=30) as http:
+        with (
+            StdioSession(SERVE, server_env(sandbox.url)) as ours,
+            httpx2.Client(base_url=sandbox.url, headers=headers, timeout=30) as http,
+        ):
             ours.initialize()
             for n in SIZES:
                 raw = http.request(endpoint.method, endpoint.url(**ids), params=page_params(1, n))
                 raw.raise_for_status()
-                line = ours.raw_request("tools/call", {"name": "astravue_list_project_tasks",
-                                                       "arguments": {"space_id": space_id, "project_id": project_id,
-                                                                     "limit": n}})
+                line = ours.raw_request(
+                    "tools/call",
+                    {
+                        "name": "astravue_list_project_tasks",
+                        "arguments": {"space_id": space_id, "project_id": project_id, "limit": n},
+                    },
+                )
                 result = json.loads(line)["result"]
                 assert not result.get("isError"), result
                 assert len(result["structuredContent"]["items"]) == n
@@ -60,17 +66,24 @@ def run() -> dict[str, Any]:
                     "structured_ratio": round(compact(result["structuredContent"]) / len(raw.content), 4),
                 }
     worst = max(r["ratio"] for r in rows.values())
-    return {"sizes": rows, "target": {"what": "whole tool result <= 15% of the raw API JSON", "value": worst,
-                                      "met": worst <= TARGET}}
+    return {
+        "sizes": rows,
+        "target": {"what": "whole tool result <= 15% of the raw API JSON", "value": worst, "met": worst <= TARGET},
+    }
 
 
 def report(r: dict[str, Any]) -> str:
-    rows = [[n, v["raw_api_bytes"], v["result_bytes"], v["structured_bytes"], v["text_bytes"], f"{v['ratio']:.1%}"]
-            for n, v in r["sizes"].items()]
-    return "\n".join(["Response size: astravue_list_project_tasks vs the raw API page",
-                      table(["tasks", "raw API B", "result B", "structured B", "text B", "result/raw"], rows),
-                      f"target <= {TARGET:.0%} of raw: {verdict(r['target']['met'])} "
-                      f"(worst {r['target']['value']:.1%})"])
+    rows = [
+        [n, v["raw_api_bytes"], v["result_bytes"], v["structured_bytes"], v["text_bytes"], f"{v['ratio']:.1%}"]
+        for n, v in r["sizes"].items()
+    ]
+    return "\n".join(
+        [
+            "Response size: astravue_list_project_tasks vs the raw API page",
+            table(["tasks", "raw API B", "result B", "structured B", "text B", "result/raw"], rows),
+            f"target <= {TARGET:.0%} of raw: {verdict(r['target']['met'])} (worst {r['target']['value']:.1%})",
+        ]
+    )
 
 
 def main() -> None:

@@ -31,10 +31,18 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
         ("per_call", "2. per-call overhead", lambda: per_call.run(rounds=50 if quick else 300), per_call.report),
         ("context", "3. context cost", context.run, context.report),
         ("response_size", "4. response size", response_size.run, response_size.report),
-        ("throughput", "5. HTTP throughput", lambda: throughput.run(10 if quick else 50, 20 if quick else 100),
-         throughput.report),
-        ("fanout", "6. fan-out", lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
-         fanout.report),
+        (
+            "throughput",
+            "5. HTTP throughput",
+            lambda: throughput.run(10 if quick else 50, 20 if quick else 100),
+            throughput.report,
+        ),
+        (
+            "fanout",
+            "6. fan-out",
+            lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
+            fanout.report,
+        ),
     ]
 
 
@@ -62,8 +70,13 @@ def main() -> int:
     m = machine()
     print(f"\n=== summary ({m['cpus']} x {m['cpu']}, Python {m['python']}, {time.perf_counter() - started:.0f} s) ===")
     print(table(["benchmark", "target", "measured", "verdict"], summary))
-    write_result("summary", {"quick": args.quick, "rows": [dict(zip(("benchmark", "target", "measured", "verdict"), r,
-                                                                    strict=True)) for r in summary]})
+    write_result(
+        "summary",
+        {
+            "quick": args.quick,
+            "rows": [dict(zip(("benchmark", "target", "measured", "verdict"), r, strict=True)) for r in summary],
+        },
+    )
     return 0
 
 

@@ -115,8 +115,9 @@ def main() -> None:
     parser.add_argument("--cache-gets", action="store_true", help="replay GET answers once seen (see CachedGets)")
     args = parser.parse_args()
     app = create_app(latency_ms=args.latency_ms)
-    made = populate(app.state.sandbox, max(args.spaces, 1 if args.projects else 0), args.projects, args.tasks,
-                    args.replace_seed)
+    made = populate(
+        app.state.sandbox, max(args.spaces, 1 if args.projects else 0), args.projects, args.tasks, args.replace_seed
+    )
     # TCP_NODELAY on the listening socket (accepted sockets inherit it): without it a pre-bound socket
     # handed to uvicorn answers every request ~40 ms late (Nagle + delayed ACK), which would swamp
     # every per-call number. (SandboxServer binds the same way and has this problem; see BENCHMARKS.md.)
@@ -124,8 +125,9 @@ def main() -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     served = CachedGets(app, args.latency_ms / 1000) if args.cache_gets else app
-    server = uvicorn.Server(uvicorn.Config(served, log_config=None, access_log=False, lifespan="off",
-                                           timeout_graceful_shutdown=2))
+    server = uvicorn.Server(
+        uvicorn.Config(served, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+    )
     # The parent closes our stdin (or terminates us) when it is done.
     threading.Thread(target=lambda: (sys.stdin.read(), setattr(server, "should_exit", True)), daemon=True).start()
     print("READY " + json.dumps({"url": url, **made}), flush=True)

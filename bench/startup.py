@@ -50,12 +50,20 @@ def one_start(argv: list[str], env: dict[str, str]) -> dict[str, float]:
 
 def importtime(argv: list[str], env: dict[str, str]) -> dict[str, tuple[int, int]]:
     """module -> (self us, cumulative us) from ``-X importtime`` of a server that starts and sees EOF at once."""
-    done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, timeout=60, check=False)
+    done = subprocess.run(
+        [argv[0], "-X", "importtime", *argv[1:]],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     modules: dict[str, tuple[int, int]] = {}
     for line in done.stderr.decode(errors="replace").splitlines():
         if line.startswith("import time:") and "self [us]" not in line:
-            own, total, name = line[len("import time:"):].split("|")
+            own, total, name = line[len("import time:") :].split("|")
             modules[name.strip()] = (int(own), int(total))
     return modules
 
@@ -64,8 +72,9 @@ def phases(env: dict[str, str]) -> dict[str, float]:
     """CPU seconds of each start-up phase inside our process (min over a few fresh processes)."""
     runs = []
     for _ in range(3):
-        out = subprocess.run([PY, str(BENCH / "_startup_phases.py")], env=env, capture_output=True, cwd=ROOT,
-                             timeout=60, check=True)
+        out = subprocess.run(
+            [PY, str(BENCH / "_startup_phases.py")], env=env, capture_output=True, cwd=ROOT, timeout=60, check=True
+        )
         runs.append(json.loads(out.stdout))
     return {k: round(min(r[k] for r in runs), 4) for k in runs[0]}
 
@@ -109,22 +118,28 @@ def run(rounds: int = 9) -> dict[str, Any]:
         "phases_cpu_s": split,
         "surface_fresh": surface.load() is not None,
     }
-    result["target"] = {"what": "ours <= 1.15 x floor (median wall)", "value": round(result["ratio_of_medians"], 3),
-                        "met": result["ratio_of_medians"] <= TARGET_RATIO}
+    result["target"] = {
+        "what": "ours <= 1.15 x floor (median wall)",
+        "value": round(result["ratio_of_medians"], 3),
+        "met": result["ratio_of_medians"] <= TARGET_RATIO,
+    }
     return result
 
 
 def report(r: dict[str, Any]) -> str:
-    rows = [[who, r["median_initialize_s"][who] * 1000, r["median_s"][who] * 1000, r["median_cpu_s"][who] * 1000]
-            for who in ("floor", "ours")]
-    lines = [f"Start-up, {r['rounds']} alternating runs each, medians ({r['tools_listed']} tools listed)",
-             table(["server", "initialize ms", "tools/list ms", "CPU ms"], rows),
-             f"ratio ours/floor: {r['ratio_of_medians']:.3f} (paired median {r['median_of_paired_ratios']:.3f}, "
-             f"CPU {r['cpu_ratio']:.3f}); target <= {TARGET_RATIO}: {verdict(r['target']['met'])}",
-             "tools listed from surface.json" if r["surface_fresh"] else "surface.json STALE: every tool built",
-             "In-process CPU split (min of 3): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in
-                                                              r["phases_cpu_s"].items()),
-             "importtime, modules only ours imports (self / cumulative us):"]
+    rows = [
+        [who, r["median_initialize_s"][who] * 1000, r["median_s"][who] * 1000, r["median_cpu_s"][who] * 1000]
+        for who in ("floor", "ours")
+    ]
+    lines = [
+        f"Start-up, {r['rounds']} alternating runs each, medians ({r['tools_listed']} tools listed)",
+        table(["server", "initialize ms", "tools/list ms", "CPU ms"], rows),
+        f"ratio ours/floor: {r['ratio_of_medians']:.3f} (paired median {r['median_of_paired_ratios']:.3f}, "
+        f"CPU {r['cpu_ratio']:.3f}); target <= {TARGET_RATIO}: {verdict(r['target']['met'])}",
+        "tools listed from surface.json" if r["surface_fresh"] else "surface.json STALE: every tool built",
+        "In-process CPU split (min of 3): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["phases_cpu_s"].items()),
+        "importtime, modules only ours imports (self / cumulative us):",
+    ]
     lines += [f"  {m:<40} {own:>7} {total:>8}" for m, own, total in r["importtime"]["only_in_ours"][:10]]
     return "\n".join(lines)
 

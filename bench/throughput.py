@@ -73,10 +73,20 @@ class McpHttpClient:
 
     async def open(self) -> None:
         self.next_id += 1
-        response = await self.http.post("/mcp", headers=self.headers, json={
-            "jsonrpc": "2.0", "id": self.next_id, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                       "clientInfo": {"name": "bench", "version": "1"}}})
+        response = await self.http.post(
+            "/mcp",
+            headers=self.headers,
+            json={
+                "jsonrpc": "2.0",
+                "id": self.next_id,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "bench", "version": "1"},
+                },
+            },
+        )
         response.raise_for_status()
         session = response.headers.get("mcp-session-id")
         if session:
@@ -96,6 +106,7 @@ async def load(url: str, clients: int, calls: int, timeout: float) -> dict[str, 
     limits = httpx2.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+
         async def one_client(index: int) -> None:
             client = McpHttpClient(http)
             await client.open()
@@ -137,9 +148,14 @@ def run(clients: int = 50, calls: int = 100) -> dict[str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = clean_env(ASTRAVUE_ORG_ID=str(SANDBOX_ORG_ID), ASTRAVUE_RATE_LIMIT=str(RATE_LIMIT))
-    proc = subprocess.Popen([PY, "-m", "astravue_mcp", "serve", "--sandbox", "--transport", "http", "--port",
-                             str(port)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen(
+        [PY, "-m", "astravue_mcp", "serve", "--sandbox", "--transport", "http", "--port", str(port)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     try:
         wait_healthy(url, proc)
         warm = asyncio.run(load(url, 1, len(CALLS), 60))  # every tool once: lazy state exists before "idle"
@@ -160,27 +176,66 @@ def run(clients: int = 50, calls: int = 100) -> dict[str, Any]:
     growth_mb = (after_rss - idle_rss) / 1024
     ok = not run_["errors"] and not warm["errors"] and len(run_["latencies"]) == total and growth_mb < GROWTH_MB
     return {
-        "rate_limit_per_min": RATE_LIMIT, "clients": clients, "calls_per_client": calls, "calls": total,
+        "rate_limit_per_min": RATE_LIMIT,
+        "clients": clients,
+        "calls_per_client": calls,
+        "calls": total,
         "errors": len(run_["errors"]),
         "error_samples": run_["errors"][:5],
-        "wall_s": round(run_["wall_s"], 3), "calls_per_s": round(total / run_["wall_s"], 1),
+        "wall_s": round(run_["wall_s"], 3),
+        "calls_per_s": round(total / run_["wall_s"], 1),
         "latency": summary(run_["latencies"]),
-        "p50_ms": round(pct(run_["latencies"], 0.5) * 1000, 2), "p99_ms": round(pct(run_["latencies"], 0.99) * 1000, 2),
-        "rss_mb": {"idle": round(idle_rss / 1024, 1), "peak": round(peak / 1024, 1),
-                   "after": round(after_rss / 1024, 1), "growth": round(growth_mb, 1)},
-        "target": {"what": f"0 errors and RSS growth < {GROWTH_MB} MB after the run",
-                   "value": f"{len(run_['errors'])} errors, {growth_mb:+.1f} MB", "met": ok},
+        "p50_ms": round(pct(run_["latencies"], 0.5) * 1000, 2),
+        "p99_ms": round(pct(run_["latencies"], 0.99) * 1000, 2),
+        "rss_mb": {
+            "idle": round(idle_rss / 1024, 1),
+            "peak": round(peak / 1024, 1),
+            "after": round(after_rss / 1024, 1),
+            "growth": round(growth_mb, 1),
+        },
+        "target": {
+            "what": f"0 errors and RSS growth < {GROWTH_MB} MB after the run",
+            "value": f"{len(run_['errors'])} errors, {growth_mb:+.1f} MB",
+            "met": ok,
+        },
     }
 
 
 def report(r: dict[str, Any]) -> str:
     m = r["rss_mb"]
-    rows = [[f"{r['clients']} x {r['calls_per_client']}", r["calls_per_s"], r["p50_ms"], r["p99_ms"], r["errors"],
-             m["idle"], m["peak"], m["after"], m["growth"]]]
-    return "\n".join(["Streamable HTTP throughput (serve --sandbox --transport http)",
-                      table(["clients x calls", "calls/s", "p50 ms", "p99 ms", "errors", "RSS idle MB",
-                             "peak MB", "after MB", "growth MB"], rows),
-                      f"target {r['target']['what']}: {verdict(r['target']['met'])}"])
+    rows = [
+        [
+            f"{r['clients']} x {r['calls_per_client']}",
+            r["calls_per_s"],
+            r["p50_ms"],
+            r["p99_ms"],
+            r["errors"],
+            m["idle"],
+            m["peak"],
+            m["after"],
+            m["growth"],
+        ]
+    ]
+    return "\n".join(
+        [
+            "Streamable HTTP throughput (serve --sandbox --transport http)",
+            table(
+                [
+                    "clients x calls",
+                    "calls/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "RSS idle MB",
+                    "peak MB",
+                    "after MB",
+                    "growth MB",
+                ],
+                rows,
+            ),
+            f"target {r['target']['what']}: {verdict(r['target']['met'])}",
+        ]
+    )
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import httpx2
 import pytest
 
-from astravue_mcp.api.client import AstravueClient, BearerAuth, RateBudget
+from astravue_mcp.api.client import AstravueClient, RateBudget
+from astravue_mcp.auth import BearerAuth
 from astravue_mcp.config import load_settings
 from astravue_mcp.errors import ApiError, AuthError
 

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
 
 
-
 class Person:
     """The client's URL prompt, answered by a scripted person at a browser."""
 

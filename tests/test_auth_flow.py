@@ -37,8 +37,6 @@ pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
 
 
-
-
 def log_in(settings: Settings, monkeypatch: pytest.MonkeyPatch, browser: Browser | None = None, **kw: Any) -> int:
     """Run the real `login` command with the scripted browser in place of the system browser."""
     browser = browser or Browser()
@@ -312,9 +310,11 @@ def test_logout_without_the_provider_deletes_locally(tmp_path: Path, capsys: pyt
     dead = f"http://127.0.0.1:{free_port()}/realms/astravue"
     settings = load_settings({}, auth_url=dead, client_id="cid", token_store="file", token_dir=str(tmp_path))
     store = open_store(settings)
-    store.save(TokenSet.from_response(
-        {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_in": 60}, auth_url=dead, client_id="cid"
-    ))
+    store.save(
+        TokenSet.from_response(
+            {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_in": 60}, auth_url=dead, client_id="cid"
+        )
+    )
     assert commands.logout(settings) == 0
     err = capsys.readouterr().err
     assert "could not reach the provider" in err and "only removed locally" in err
@@ -325,8 +325,9 @@ def test_logout_without_the_provider_deletes_locally(tmp_path: Path, capsys: pyt
 # ------------------------------------------------------------ real server processes
 def server_params(oidc: Realm, settings: Settings) -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")} | oidc.env(settings)
-    return StdioServerParameters(command=sys.executable, args=["-m", "astravue_mcp", "serve"], env=env,
-                                 cwd=str(Path(__file__).parent.parent))
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "astravue_mcp", "serve"], env=env, cwd=str(Path(__file__).parent.parent)
+    )
 
 
 @asynccontextmanager

@@ -38,7 +38,10 @@ NOW = 1_800_000_000.0
 
 def settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "auth_url": AUTH, "client_id": "cid", "client_secret": "s3cret-value", "token_store": "file",
+        "auth_url": AUTH,
+        "client_id": "cid",
+        "client_secret": "s3cret-value",
+        "token_store": "file",
         "token_dir": str(tmp_path / "store"),
     }
     return load_settings({}, **(values | overrides))
@@ -69,8 +72,9 @@ def test_a_refresh_without_rotation_keeps_the_refresh_token_and_identity() -> No
 
     first = tokens(id_token=jwt({"sub": "u1", "preferred_username": "alice", "nonce": "x"}), refresh_expires_in=600)
     assert first.claims == {"sub": "u1", "preferred_username": "alice"}
-    second = TokenSet.from_response({"access_token": "access-2", "expires_in": 300}, auth_url=AUTH, client_id="cid",
-                                    previous=first, now=NOW + 100)
+    second = TokenSet.from_response(
+        {"access_token": "access-2", "expires_in": 300}, auth_url=AUTH, client_id="cid", previous=first, now=NOW + 100
+    )
     assert second.refresh_token == "refresh-1" and second.claims == first.claims
     assert second.refresh_expires_at == first.refresh_expires_at and second.scope == "openid"
     with pytest.raises(ValueError, match="no access_token"):
@@ -238,8 +242,15 @@ def test_a_non_loopback_redirect_uri_is_explained(tmp_path: Path) -> None:
 
 def test_log_lines_about_tokens_are_redacted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     t = tokens(access_token="opaque-access-token-value", refresh_token="opaque-refresh-token-value")
-    record = logging.LogRecord("astravue_mcp.auth", logging.INFO, __file__, 1, "sent %s and %s", (
-        t.access_token, f"refresh_token={t.refresh_token}&client_secret=s3cret-value"), None)
+    record = logging.LogRecord(
+        "astravue_mcp.auth",
+        logging.INFO,
+        __file__,
+        1,
+        "sent %s and %s",
+        (t.access_token, f"refresh_token={t.refresh_token}&client_secret=s3cret-value"),
+        None,
+    )
     RedactingFilter().filter(record)
     line = record.getMessage()
     for secret in ("opaque-access-token-value", "opaque-refresh-token-value", "s3cret-value"):

@@ -16,10 +16,9 @@ import pytest
 
 from astravue_mcp.api.endpoints import ENDPOINTS, Endpoint
 from astravue_mcp.cli import main
-from astravue_mcp.config import Settings, load_settings
+from astravue_mcp.config import SANDBOX_URL, Settings, load_settings
 from astravue_mcp.doctor import Report, diagnose
 from astravue_mcp.sandbox import create_app
-from astravue_mcp.server import SANDBOX_URL
 
 pytestmark = pytest.mark.anyio
 

@@ -21,12 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.client import Client
 
-from astravue_mcp.tools import load_all
-from astravue_mcp.tools.registry import REGISTRY
+from astravue_mcp.catalogue import load_specs
 from tests.support import sandbox_client
 
-load_all()
-TOOLS = list(REGISTRY)
+TOOLS = list(load_specs())
 EXAMPLES = 30
 
 HUGE = 10**30

@@ -21,8 +21,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from astravue_mcp.api import endpoints
-from astravue_mcp.api.client import AstravueClient, BearerAuth
+from astravue_mcp.api.client import AstravueClient
 from astravue_mcp.api.endpoints import ENDPOINTS, Endpoint
+from astravue_mcp.auth import BearerAuth
 from astravue_mcp.config import SANDBOX_ORG_ID, SANDBOX_TOKEN, load_settings
 from astravue_mcp.errors import ApiError
 from astravue_mcp.sandbox import SandboxServer, create_app
@@ -36,8 +37,9 @@ TODAY = datetime.now(UTC).date()
 
 
 def client_for(app: Starlette, headers: dict[str, str] | None = None) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://sandbox",
-                              headers=AUTH if headers is None else headers)
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://sandbox", headers=AUTH if headers is None else headers
+    )
 
 
 @pytest.fixture
@@ -61,8 +63,7 @@ async def ok(api: httpx2.AsyncClient, method: str, url: str, **kwargs: Any) -> A
     response = await api.request(method, url, **kwargs)
     body = response.json()
     assert response.status_code == 200, body
-    assert body == {"success": True, "message": "Operation completed successfully", "code": 200,
-                    "data": body["data"]}
+    assert body == {"success": True, "message": "Operation completed successfully", "code": 200, "data": body["data"]}
     return body["data"]
 
 
@@ -166,10 +167,22 @@ async def test_routes_follow_the_endpoint_table(monkeypatch: pytest.MonkeyPatch)
 
 # ---------------------------------------------------------------- validation and 404s
 async def test_task_validation_names_every_bad_field(api: httpx2.AsyncClient) -> None:
-    body = await fails(api, "POST", TASKS_P1, 400, json={
-        "taskTitle": "   ", "completion": 101, "status": "Blocked", "priority": "Urgent", "owners": [1, 99],
-        "startDate": "2024-05-02T00:00:00Z", "dueDate": "2024-05-01T00:00:00Z", "tags": [""],
-    })
+    body = await fails(
+        api,
+        "POST",
+        TASKS_P1,
+        400,
+        json={
+            "taskTitle": "   ",
+            "completion": 101,
+            "status": "Blocked",
+            "priority": "Urgent",
+            "owners": [1, 99],
+            "startDate": "2024-05-02T00:00:00Z",
+            "dueDate": "2024-05-01T00:00:00Z",
+            "tags": [""],
+        },
+    )
     assert body["message"] == "Validation failed"
     assert field_errors(body) == {
         "taskTitle": "must not be empty",
@@ -181,8 +194,10 @@ async def test_task_validation_names_every_bad_field(api: httpx2.AsyncClient) ->
         "priority": "unknown priority 'Urgent'; allowed: Low, Medium, High, Critical",
     }
     body = await fails(api, "POST", TASKS_P1, 400, json={"taskTitle": "x" * 256, "completion": -1})
-    assert field_errors(body) == {"taskTitle": "must be at most 255 characters (got 256)",
-                                  "completion": "must be between 0 and 100 (got -1)"}
+    assert field_errors(body) == {
+        "taskTitle": "must be at most 255 characters (got 256)",
+        "completion": "must be between 0 and 100 (got -1)",
+    }
     body = await fails(api, "POST", TASKS_P1, 400, json={"taskTitle": "ok", "startDate": "next tuesday"})
     assert list(field_errors(body)) == ["startDate"]
     body = await fails(api, "POST", TASKS_P1, 400, json={})
@@ -196,11 +211,17 @@ async def test_task_validation_names_every_bad_field(api: httpx2.AsyncClient) ->
 async def test_space_project_timer_validation(api: httpx2.AsyncClient) -> None:
     body = await fails(api, "POST", "/v1/spaces", 400, json={"spaceName": ""})
     assert field_errors(body) == {"spaceName": "must not be empty"}
-    body = await fails(api, "POST", "/v1/spaces/1/projects", 400,
-                       json={"projectName": "P", "startDate": day(5), "dueDate": day(1)})
+    body = await fails(
+        api, "POST", "/v1/spaces/1/projects", 400, json={"projectName": "P", "startDate": day(5), "dueDate": day(1)}
+    )
     assert field_errors(body) == {"dueDate": "must not be before startDate"}
-    body = await fails(api, "POST", "/v1/time-track/projects/1/tasks/2/range", 400,
-                       json={"startTime": "2024-05-01T10:00:00Z", "endTime": "2024-05-01T09:00:00Z"})
+    body = await fails(
+        api,
+        "POST",
+        "/v1/time-track/projects/1/tasks/2/range",
+        400,
+        json={"startTime": "2024-05-01T10:00:00Z", "endTime": "2024-05-01T09:00:00Z"},
+    )
     assert field_errors(body) == {"endTime": "must be after startTime"}
     body = await fails(api, "POST", "/v1/time-track/projects/1/tasks/2/range", 400, json={})
     assert field_errors(body) == {"startTime": "is required", "endTime": "is required"}
@@ -257,11 +278,22 @@ async def test_project_crud_and_its_own_workflow(api: httpx2.AsyncClient) -> Non
 
 
 async def test_project_task_create_update_delete(api: httpx2.AsyncClient, store: Store) -> None:
-    created = await ok(api, "POST", TASKS_P1, json={
-        "taskTitle": "Tablet layout", "status": "in progress", "priority": "HIGH", "owners": [4, 4, 5],
-        "tags": ["ux"], "startDate": day(1), "dueDate": "2030-01-31T12:00:00", "completion": 10,
-        "description": "Ask @Amara Okafor for the mocks",
-    })
+    created = await ok(
+        api,
+        "POST",
+        TASKS_P1,
+        json={
+            "taskTitle": "Tablet layout",
+            "status": "in progress",
+            "priority": "HIGH",
+            "owners": [4, 4, 5],
+            "tags": ["ux"],
+            "startDate": day(1),
+            "dueDate": "2030-01-31T12:00:00",
+            "completion": 10,
+            "description": "Ask @Amara Okafor for the mocks",
+        },
+    )
     tid = created["taskId"]
     assert tid == 79
     assert created["status"]["statusName"] == "In Progress" and created["priority"]["priorityLabel"] == "High"
@@ -291,9 +323,14 @@ async def test_subtasks_checklists_and_comments(api: httpx2.AsyncClient) -> None
 
     checklist = await ok(api, "GET", "/v1/tasks/2/checklists")
     assert [(c["title"], c["completed"]) for c in checklist] == [
-        ("Threat model reviewed", True), ("Keychain storage", False), ("QA sign-off", False)]
+        ("Threat model reviewed", True),
+        ("Keychain storage", False),
+        ("QA sign-off", False),
+    ]
     assert [c["title"] for c in await ok(api, "GET", "/v1/tasks/2/subtasks/67/checklists")] == [
-        "Enrol test device", "Handle lockout"]
+        "Enrol test device",
+        "Handle lockout",
+    ]
     comments = await ok(api, "GET", "/v1/tasks/5/comments")
     assert ids(comments, "commentId") == [1, 2] and comments[1]["createdBy"]["firstName"] == "Maya"
 
@@ -377,7 +414,12 @@ async def test_pagination(api: httpx2.AsyncClient) -> None:
     first = endpoints.PAGES_START_AT
     page = await ok(api, "GET", TASKS_P1, params={"pageSize": 5, "pageNumber": first + 1})
     assert {k: v for k, v in page.items() if k != "content"} == {
-        "totalElements": 12, "totalPages": 3, "pageNumber": first + 1, "pageSize": 5, "last": False}
+        "totalElements": 12,
+        "totalPages": 3,
+        "pageNumber": first + 1,
+        "pageSize": 5,
+        "last": False,
+    }
     assert ids(page["content"]) == [6, 7, 8, 9, 10]
     last = await ok(api, "GET", TASKS_P1, params={"pageSize": 5, "pageNumber": first + 2})
     assert ids(last["content"]) == [11, 12] and last["last"] is True
@@ -396,14 +438,22 @@ def test_seed_facts(store: Store) -> None:
     assert store.current_user_id == 1 and store.tenant_id == 1
     assert store.users[1].name == "Maya Patel" and len(store.users) == 5
     assert {p.project_id: p.name for p in store.projects.values()} == {
-        1: "Mobile App v2", 2: "Web Platform", 3: "Q3 Launch Campaign", 4: "Website Refresh", 5: "Office Move"}
+        1: "Mobile App v2",
+        2: "Web Platform",
+        3: "Q3 Launch Campaign",
+        4: "Website Refresh",
+        5: "Office Move",
+    }
     top = [t for t in store.tasks.values() if t.project_id and t.parent_id is None]
     assert len(top) == 60 and len(store.tasks) == 78
     today = datetime.combine(TODAY, datetime.min.time(), UTC)
     overdue = sorted(t.task_id for t in store.tasks.values() if t.due and t.due < today and not store.is_done(t))
     assert overdue == [5, 9, 17, 22, 28, 40, 53, 62]
-    week = sorted(t.task_id for t in store.tasks.values()
-                  if t.due and today < t.due <= today + timedelta(days=7) and not store.is_done(t))
+    week = sorted(
+        t.task_id
+        for t in store.tasks.values()
+        if t.due and today < t.due <= today + timedelta(days=7) and not store.is_done(t)
+    )
     assert {3, 10, 14, 61} <= set(week) and len(week) >= 10
     assert [t.timer_id for t in store.timers.values() if t.running] == [20]
     assert sum(not n.read for n in store.notifications.values() if n.user_id == 1) == 5
@@ -429,37 +479,55 @@ async def test_timer_start_stop_and_conflicts(api: httpx2.AsyncClient) -> None:
 
 
 async def test_time_entries_range_manual_update_delete(api: httpx2.AsyncClient, store: Store) -> None:
-    ranged = await ok(api, "POST", "/v1/time-track/tasks/61/range",
-                      json={"startTime": "2024-05-01T09:00:00Z", "endTime": "2024-05-01T10:30:00Z", "notes": "deck"})
+    ranged = await ok(
+        api,
+        "POST",
+        "/v1/time-track/tasks/61/range",
+        json={"startTime": "2024-05-01T09:00:00Z", "endTime": "2024-05-01T10:30:00Z", "notes": "deck"},
+    )
     assert (ranged["duration"], ranged["billable"], ranged.get("projectId")) == (5_400_000, False, None)
-    manual = await ok(api, "POST", "/v1/time-track/projects/2/tasks/14/manual",
-                      json={"hours": 2.25, "date": "2024-05-02T13:00:00Z", "billable": True})
+    manual = await ok(
+        api,
+        "POST",
+        "/v1/time-track/projects/2/tasks/14/manual",
+        json={"hours": 2.25, "date": "2024-05-02T13:00:00Z", "billable": True},
+    )
     assert (manual["startTime"], manual["endTime"], manual["duration"]) == (
-        "2024-05-02T13:00:00Z", "2024-05-02T15:15:00Z", 8_100_000)
+        "2024-05-02T13:00:00Z",
+        "2024-05-02T15:15:00Z",
+        8_100_000,
+    )
     tid = manual["timeTrackerId"]
     updated = await ok(api, "PUT", f"/v1/time-track/{tid}", json={"hours": 1, "billable": False})
     assert (updated["duration"], updated["billable"], updated["endTime"]) == (3_600_000, False, "2024-05-02T14:00:00Z")
     await ok(api, "DELETE", f"/v1/time-track/{tid}")
     assert tid not in store.timers
     await fails(api, "DELETE", f"/v1/time-track/{tid}", 404)
-    body = await fails(api, "PUT", f"/v1/time-track/{ranged['timeTrackerId']}", 400,
-                       json={"endTime": "2024-05-01T08:00:00Z"})
+    body = await fails(
+        api, "PUT", f"/v1/time-track/{ranged['timeTrackerId']}", 400, json={"endTime": "2024-05-01T08:00:00Z"}
+    )
     assert field_errors(body) == {"endTime": "must be after startTime"}
 
 
 async def test_timesheets_and_summary(api: httpx2.AsyncClient) -> None:
     summary = await ok(api, "GET", "/v1/time-track/projects/1/timesheet/summary")
     # Finished entries on project 1: 120+90+180+240+75+30+150 minutes, 30 of them not billable.
-    assert summary == {"projectId": 1, "totalDuration": 53_100_000, "billableDuration": 51_300_000,
-                       "nonBillableDuration": 1_800_000, "entryCount": 7}
+    assert summary == {
+        "projectId": 1,
+        "totalDuration": 53_100_000,
+        "billableDuration": 51_300_000,
+        "nonBillableDuration": 1_800_000,
+        "entryCount": 7,
+    }
     entries = await ok(api, "GET", "/v1/time-track/projects/1/timesheet")
     assert sorted(ids(entries, "timeTrackerId")) == [1, 2, 3, 4, 5, 6, 7, 20]
     week = await ok(api, "GET", "/v1/time-track/timesheet", params={"startDate": day(-7), "endDate": day(0)})
     assert sorted(ids(week["entries"], "timeTrackerId")) == [*range(1, 18), 20]  # 18 and 19 are older
     assert (week["startDate"], week["entryCount"]) == (day(-7), 17)
     assert week["totalDuration"] == week["billableDuration"] + week["nonBillableDuration"]
-    mine = await ok(api, "GET", "/v1/time-track/timesheet",
-                    params={"startDate": day(-30), "endDate": day(0), "userId": 1})
+    mine = await ok(
+        api, "GET", "/v1/time-track/timesheet", params={"startDate": day(-30), "endDate": day(0), "userId": 1}
+    )
     assert sorted(ids(mine["entries"], "timeTrackerId")) == [6, 12, 14, 17, 18, 20]
     assert mine["totalDuration"] == (30 + 90 + 120 + 60 + 30) * 60_000
     body = await fails(api, "GET", "/v1/time-track/timesheet", 400, params={"endDate": day(0)})
@@ -492,8 +560,12 @@ async def test_notifications_read_and_delete(api: httpx2.AsyncClient) -> None:
 
 # ---------------------------------------------------------------- faults, stats, admin
 async def test_queued_status_fault_with_retry_after(api: httpx2.AsyncClient) -> None:
-    queued = await ok(api, "POST", "/_sandbox/faults",
-                      json={"count": 2, "status": 503, "retry_after": 2, "operations": ["list_spaces"]})
+    queued = await ok(
+        api,
+        "POST",
+        "/_sandbox/faults",
+        json={"count": 2, "status": 503, "retry_after": 2, "operations": ["list_spaces"]},
+    )
     assert queued["faults"][0]["count"] == 2
     await ok(api, "GET", "/v1/spaces/1")  # another operation is not affected
     for _ in range(2):
@@ -560,10 +632,12 @@ async def test_stats_count_every_request_and_reset_reseeds(api: httpx2.AsyncClie
     await api.get("/v1/spaces/1", headers={"X-Sandbox-Fault": "503"})
     await fails(api, "GET", "/v1/spaces/77", 404)
     stats = await ok(api, "GET", "/_sandbox/stats")
-    assert stats == {"total": 4, "operations": {"create_space": 1, "list_spaces": 1, "get_space": 2},
-                     "requests": {"POST /v1/spaces": 1, "GET /v1/spaces": 1, "GET /v1/spaces/1": 1,
-                                  "GET /v1/spaces/77": 1},
-                     "faults": 1}
+    assert stats == {
+        "total": 4,
+        "operations": {"create_space": 1, "list_spaces": 1, "get_space": 2},
+        "requests": {"POST /v1/spaces": 1, "GET /v1/spaces": 1, "GET /v1/spaces/1": 1, "GET /v1/spaces/77": 1},
+        "faults": 1,
+    }
     await ok(api, "POST", "/_sandbox/faults", json={"status": 503})
     assert await ok(api, "POST", "/_sandbox/reset") is None
     assert (await ok(api, "GET", "/_sandbox/stats"))["total"] == 0
@@ -611,8 +685,9 @@ async def test_api_client_does_not_repeat_a_post_whose_connection_dropped() -> N
             async with httpx2.AsyncClient(base_url=sandbox.url) as admin:
                 await admin.post("/_sandbox/faults", json={"body": "reset", "after_write": True})
                 with pytest.raises(ApiError) as failure:
-                    await client.call("create_project_task", {"spaceId": 1, "projectId": 1},
-                                      body={"taskTitle": "Exactly once"})
+                    await client.call(
+                        "create_project_task", {"spaceId": 1, "projectId": 1}, body={"taskTitle": "Exactly once"}
+                    )
                 stats = (await admin.get("/_sandbox/stats")).json()["data"]
         assert failure.value.outcome_unknown
         assert stats["operations"]["create_project_task"] == 1
@@ -626,10 +701,14 @@ class _Issuer:
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.server = SandboxServer(Starlette(routes=[
-            Route("/realms/astravue/.well-known/openid-configuration", self.discovery),
-            Route("/realms/astravue/protocol/openid-connect/certs", self.jwks),
-        ]))
+        self.server = SandboxServer(
+            Starlette(
+                routes=[
+                    Route("/realms/astravue/.well-known/openid-configuration", self.discovery),
+                    Route("/realms/astravue/protocol/openid-connect/certs", self.jwks),
+                ]
+            )
+        )
 
     @property
     def issuer(self) -> str:
@@ -658,19 +737,26 @@ def issuer() -> Any:
 async def test_issuer_mode_validates_jwts(issuer: _Issuer) -> None:
     app = create_app(issuer=issuer.issuer)
     async with client_for(app, {"X-Org-Id": "1"}) as api:
+
         def bearer(token: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"}
 
         await ok(api, "GET", "/v1/spaces", headers=bearer(issuer.token()))
-        sofia = await ok(api, "POST", "/v1/tasks", json={"taskTitle": "Mine"},
-                         headers=bearer(issuer.token(email="sofia.rossi@northwind.example")))
+        sofia = await ok(
+            api,
+            "POST",
+            "/v1/tasks",
+            json={"taskTitle": "Mine"},
+            headers=bearer(issuer.token(email="sofia.rossi@northwind.example")),
+        )
         assert sofia["createdBy"]["userId"] == 3  # a known email acts as that user
         cases = {
             "The access token has expired": issuer.token(lifetime=-60),
             "The access token is invalid: Invalid issuer": issuer.token(iss="http://evil.example"),
             "The access token is not a JWT": "opaque-token",
             "The access token's algorithm 'HS256' is not accepted": jwt.encode(
-                {"iss": issuer.issuer, "exp": int(time.time()) + 60}, "secret-secret-secret-secret-32by", "HS256"),
+                {"iss": issuer.issuer, "exp": int(time.time()) + 60}, "secret-secret-secret-secret-32by", "HS256"
+            ),
         }
         for message, token in cases.items():
             body = await fails(api, "GET", "/v1/spaces", 401, headers=bearer(token))
@@ -681,4 +767,3 @@ async def test_issuer_mode_validates_jwts(issuer: _Issuer) -> None:
         body = await fails(api, "GET", "/v1/spaces", 401, headers=bearer(issuer.token(key=other, kid="k2")))
         assert body["message"].startswith("The access token's signing key is unknown")
         await fails(api, "GET", "/v1/spaces", 401, headers=bearer(SANDBOX_TOKEN))  # the fixed token is off
-

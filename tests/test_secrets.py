@@ -32,7 +32,6 @@ EXE = [sys.executable, "-m", "astravue_mcp", "--log-level", "DEBUG"]
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 
-
 def env_for(oidc: Realm, settings: Settings) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")}
     return base | oidc.env(settings) | {"ASTRAVUE_LOG_LEVEL": "DEBUG"}

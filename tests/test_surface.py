@@ -14,16 +14,15 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
-from astravue_mcp import surface
+from astravue_mcp import catalogue, surface
 from astravue_mcp.config import SettingsError, load_settings
 from astravue_mcp.server import sandbox_server
-from astravue_mcp.tools import load_all
-from astravue_mcp.tools.registry import REGISTRY, TOOLSETS
+from astravue_mcp.tools import TOOLSETS
 from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio
 BYTES_PER_TOOL = 1000
-load_all()  # REGISTRY, for the checks below (servers themselves build tools only when called)
+REGISTRY = catalogue.load_specs()  # for the checks below (servers themselves build tools only when called)
 
 
 async def listed(**settings: object) -> list[dict]:
@@ -36,11 +35,11 @@ def size(tools: list[dict]) -> int:
     return len(json.dumps(tools, separators=(",", ":")))
 
 
-async def test_precomputed_surface_is_fresh() -> None:
+def test_precomputed_surface_is_fresh() -> None:
     """The committed surface is what building every tool publishes, stamped for this source."""
     if os.environ.get("UPDATE_SNAPSHOTS"):
-        await surface.write()
-    fresh = surface.render(await surface.generate())
+        surface.write(catalogue.build_surface())
+    fresh = surface.render(catalogue.build_surface())
     assert fresh == surface.FILE.read_text(encoding="utf-8"), (
         "astravue_mcp/surface.json is stale: run `python3 tasks.py surface`, review the diff, commit it"
     )
@@ -82,10 +81,10 @@ async def test_listing_from_the_surface_equals_building_every_tool(
     """What a fresh checkout lists at once is byte for byte what an edited checkout builds."""
     assert surface.load() is not None
     published = sandbox_server(load_settings({}, **settings))
-    assert published._tool_manager.list_tools() == [], "start-up must not build any tool"
+    assert published.catalogue.built == {}, "start-up must not build any tool"
     monkeypatch.setattr(surface, "load", lambda: None)  # a stale stamp: every tool is built at start-up
     built = sandbox_server(load_settings({}, **settings))
-    assert len(built._tool_manager.list_tools()) == len(await built.list_tools())
+    assert len(built.catalogue.built) == len(await built.list_tools())
 
     def dump(tools: list) -> str:
         return json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools])
@@ -95,9 +94,7 @@ async def test_listing_from_the_surface_equals_building_every_tool(
 
 
 async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    import astravue_mcp.server as server_module
-
-    real = server_module.import_module
+    real = catalogue.import_module
     failures = iter([ImportError("disk hiccup")])
 
     def flaky(name: str) -> object:
@@ -105,7 +102,7 @@ async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(monkeyp
             raise exc
         return real(name)
 
-    monkeypatch.setattr(server_module, "import_module", flaky)
+    monkeypatch.setattr(catalogue, "import_module", flaky)
     async with Client(sandbox_server(load_settings({}, toolsets="spaces"))) as client:
         first = await client.call_tool("astravue_get_space", {"space_id": 2})
         second = await client.call_tool("astravue_get_space", {"space_id": 2})
@@ -117,7 +114,7 @@ async def test_a_published_tool_is_built_on_its_first_call() -> None:
     server = sandbox_server(load_settings({}, toolsets="spaces"))
     async with Client(server) as client:
         first = await client.call_tool("astravue_get_space", {"space_id": 2})
-        assert [t.name for t in server._tool_manager.list_tools()] == ["astravue_get_space"]
+        assert list(server.catalogue.built) == ["astravue_get_space"]
         again = await client.call_tool("astravue_get_space", {"space_id": 2})
         bad = await client.call_tool("astravue_get_space", {"space_id": 0})
         off = await client.call_tool("astravue_get_project", {"space_id": 2, "project_id": 1})

@@ -30,18 +30,42 @@ async def test_list_subtasks_of_project_task(mcp_client: Client) -> None:
     assert out == {
         "items": [
             {
-                "id": 67, "title": "Face ID on iOS", "status": "Done", "priority": "High", "completion": 100,
-                "start": day(-14), "due": day(-2), "owners": ["Kenji Tanaka"], "project_id": 1, "space_id": 1,
+                "id": 67,
+                "title": "Face ID on iOS",
+                "status": "Done",
+                "priority": "High",
+                "completion": 100,
+                "start": day(-14),
+                "due": day(-2),
+                "owners": ["Kenji Tanaka"],
+                "project_id": 1,
+                "space_id": 1,
                 "parent_id": 2,
             },
             {
-                "id": 68, "title": "Fingerprint unlock on Android", "status": "In Progress", "priority": "High",
-                "completion": 50, "start": day(-10), "due": day(4), "owners": ["Kenji Tanaka"], "project_id": 1,
-                "space_id": 1, "parent_id": 2,
+                "id": 68,
+                "title": "Fingerprint unlock on Android",
+                "status": "In Progress",
+                "priority": "High",
+                "completion": 50,
+                "start": day(-10),
+                "due": day(4),
+                "owners": ["Kenji Tanaka"],
+                "project_id": 1,
+                "space_id": 1,
+                "parent_id": 2,
             },
             {
-                "id": 69, "title": "Fallback to device PIN", "status": "To Do", "priority": "Medium", "completion": 0,
-                "start": day(1), "due": day(5), "owners": ["Amara Okafor"], "project_id": 1, "space_id": 1,
+                "id": 69,
+                "title": "Fallback to device PIN",
+                "status": "To Do",
+                "priority": "Medium",
+                "completion": 0,
+                "start": day(1),
+                "due": day(5),
+                "owners": ["Amara Okafor"],
+                "project_id": 1,
+                "space_id": 1,
                 "parent_id": 2,
             },
         ],
@@ -56,12 +80,26 @@ async def test_list_subtasks_of_personal_task(mcp_client: Client) -> None:
     assert out == {
         "items": [
             {
-                "id": 77, "title": "Collect KPI numbers", "status": "Done", "priority": "Medium", "completion": 100,
-                "start": day(-3), "due": day(1), "owners": ["Maya Patel"], "parent_id": 61,
+                "id": 77,
+                "title": "Collect KPI numbers",
+                "status": "Done",
+                "priority": "Medium",
+                "completion": 100,
+                "start": day(-3),
+                "due": day(1),
+                "owners": ["Maya Patel"],
+                "parent_id": 61,
             },
             {
-                "id": 78, "title": "Draft slides", "status": "In Progress", "priority": "High", "completion": 20,
-                "start": day(-1), "due": day(3), "owners": ["Maya Patel"], "parent_id": 61,
+                "id": 78,
+                "title": "Draft slides",
+                "status": "In Progress",
+                "priority": "High",
+                "completion": 20,
+                "start": day(-1),
+                "due": day(3),
+                "owners": ["Maya Patel"],
+                "parent_id": 61,
             },
         ],
         "total": 2,
@@ -70,9 +108,7 @@ async def test_list_subtasks_of_personal_task(mcp_client: Client) -> None:
 
 
 async def test_list_subtasks_errors(mcp_client: Client) -> None:
-    assert (await error(mcp_client, "astravue_list_subtasks", task_id=2)).startswith(
-        "Task 2 was not found in org 1."
-    )
+    assert (await error(mcp_client, "astravue_list_subtasks", task_id=2)).startswith("Task 2 was not found in org 1.")
     assert (await error(mcp_client, "astravue_list_subtasks", task_id=15, **P1)).startswith(
         "Task 15 in project 1 was not found"
     )
@@ -131,11 +167,13 @@ async def test_get_task_comments(mcp_client: Client) -> None:
     assert out == {
         "items": [
             {
-                "id": 1, "comment": "Reproduced on Pixel 8 with Android 14 QPR2. The picker returns a null URI.",
+                "id": 1,
+                "comment": "Reproduced on Pixel 8 with Android 14 QPR2. The picker returns a null URI.",
                 "author": "Kenji Tanaka",
             },
             {
-                "id": 2, "comment": "@Kenji Tanaka can you check whether the fix also covers tablets?",
+                "id": 2,
+                "comment": "@Kenji Tanaka can you check whether the fix also covers tablets?",
                 "author": "Maya Patel",
             },
         ],

@@ -18,12 +18,12 @@ from mcp.client import Client
 from mcp_types import ElicitResult
 from starlette.applications import Starlette
 
-from astravue_mcp.config import load_settings
+from astravue_mcp.config import SANDBOX_URL, load_settings
 from astravue_mcp.sandbox import create_app
 from astravue_mcp.sandbox.faults import FaultSpec
 from astravue_mcp.sandbox.records import TaskRow
 from astravue_mcp.sandbox.store import Store
-from astravue_mcp.server import SANDBOX_URL, build_server
+from astravue_mcp.server import build_server
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio

@@ -26,12 +26,27 @@ async def test_list_personal_tasks(mcp_client: Client) -> None:
     assert out == {
         "items": [
             {
-                "id": 61, "title": "Prepare quarterly board update", "status": "In Progress", "priority": "High",
-                "completion": 40, "start": day(-3), "due": day(3), "owners": ["Maya Patel"], "tags": ["leadership"],
+                "id": 61,
+                "title": "Prepare quarterly board update",
+                "status": "In Progress",
+                "priority": "High",
+                "completion": 40,
+                "start": day(-3),
+                "due": day(3),
+                "owners": ["Maya Patel"],
+                "tags": ["leadership"],
             },
             {
-                "id": 62, "title": "Review Q3 budget draft", "status": "To Do", "priority": "High", "completion": 0,
-                "start": day(-6), "due": day(-2), "overdue": True, "owners": ["Maya Patel"], "tags": ["finance"],
+                "id": 62,
+                "title": "Review Q3 budget draft",
+                "status": "To Do",
+                "priority": "High",
+                "completion": 0,
+                "start": day(-6),
+                "due": day(-2),
+                "overdue": True,
+                "owners": ["Maya Patel"],
+                "tags": ["finance"],
             },
         ],
         "total": 6,
@@ -69,12 +84,25 @@ async def test_list_personal_tasks_errors(mcp_client: Client) -> None:
 
 async def test_create_personal_task_then_read_it_back(mcp_client: Client) -> None:
     created = await call(
-        mcp_client, "astravue_create_personal_task", title="Renew passport", description="Before the offsite",
-        due="2030-03-01", priority="critical", status="in progress", tags=["admin"],
+        mcp_client,
+        "astravue_create_personal_task",
+        title="Renew passport",
+        description="Before the offsite",
+        due="2030-03-01",
+        priority="critical",
+        status="in progress",
+        tags=["admin"],
     )
     expected = {
-        "id": 79, "title": "Renew passport", "status": "In Progress", "priority": "Critical", "completion": 0,
-        "due": "2030-03-01", "owners": ["Maya Patel"], "tags": ["admin"], "owner_ids": [1],
+        "id": 79,
+        "title": "Renew passport",
+        "status": "In Progress",
+        "priority": "Critical",
+        "completion": 0,
+        "due": "2030-03-01",
+        "owners": ["Maya Patel"],
+        "tags": ["admin"],
+        "owner_ids": [1],
         "description": "Before the offsite",
     }
     assert created == {k: v for k, v in expected.items() if k not in ("owner_ids", "description")}
@@ -101,8 +129,7 @@ async def test_create_personal_task_validation(mcp_client: Client) -> None:
         prefix + "title: String should have at most 500 characters."
     )
     assert await error(mcp_client, "astravue_create_personal_task", title="x", owner_ids=[2]) == (
-        prefix + "unknown owner_ids; allowed: description, due, parent_task_id, priority, start, "
-        "status, tags, title."
+        prefix + "unknown owner_ids; allowed: description, due, parent_task_id, priority, start, status, tags, title."
     )
     assert await error(mcp_client, "astravue_create_personal_task", title="x", priority="Urgent") == (
         "Astravue rejected the request to create task. Fix these fields: "

@@ -58,9 +58,17 @@ async def test_list_project_tasks_pages_top_level_tasks(mcp_client: Client) -> N
     assert ids(out) == [1, 2, 3, 4, 5]
     assert out["total"] == 12 and out["next_page"] == 2
     assert out["items"][0] == {
-        "id": 1, "title": "Design onboarding flow screens", "status": "Done", "priority": "High",
-        "completion": 100, "start": day(-40), "due": day(-25), "owners": ["Sofia Rossi"],
-        "tags": ["ux", "design"], "project_id": 1, "space_id": 1,
+        "id": 1,
+        "title": "Design onboarding flow screens",
+        "status": "Done",
+        "priority": "High",
+        "completion": 100,
+        "start": day(-40),
+        "due": day(-25),
+        "owners": ["Sofia Rossi"],
+        "tags": ["ux", "design"],
+        "project_id": 1,
+        "space_id": 1,
     }
     assert out["items"][4] == TASK_5
     last = await mcp_client.call_tool("astravue_list_project_tasks", P1 | {"limit": 5, "page": 3})
@@ -120,14 +128,33 @@ async def test_list_project_tasks_errors(mcp_client: Client) -> None:
 # ---------------------------------------------------------------- create, get
 async def test_create_task_then_read_it_back(mcp_client: Client) -> None:
     created = await call(
-        mcp_client, "astravue_create_task", **P1, title="  Tablet layout  ", description="Two-pane layout",
-        owner_ids=[4, 5], start=day(1), due=day(8), completion=10, status="in review", priority="high",
+        mcp_client,
+        "astravue_create_task",
+        **P1,
+        title="  Tablet layout  ",
+        description="Two-pane layout",
+        owner_ids=[4, 5],
+        start=day(1),
+        due=day(8),
+        completion=10,
+        status="in review",
+        priority="high",
         tags=["ux", "tablet"],
     )
     expected = {
-        "id": 79, "title": "Tablet layout", "status": "In Review", "priority": "High", "completion": 10,
-        "start": day(1), "due": day(8), "owners": ["Kenji Tanaka", "Amara Okafor"], "tags": ["ux", "tablet"],
-        "project_id": 1, "space_id": 1, "owner_ids": [4, 5], "description": "Two-pane layout",
+        "id": 79,
+        "title": "Tablet layout",
+        "status": "In Review",
+        "priority": "High",
+        "completion": 10,
+        "start": day(1),
+        "due": day(8),
+        "owners": ["Kenji Tanaka", "Amara Okafor"],
+        "tags": ["ux", "tablet"],
+        "project_id": 1,
+        "space_id": 1,
+        "owner_ids": [4, 5],
+        "description": "Two-pane layout",
     }
     assert created == brief(expected)
     assert without_updated(await call(mcp_client, "astravue_get_task", task_id=79, **P1)) == expected
@@ -138,8 +165,14 @@ async def test_create_task_then_read_it_back(mcp_client: Client) -> None:
 async def test_create_subtask_with_defaults(mcp_client: Client) -> None:
     created = await call(mcp_client, "astravue_create_task", **P1, title="Face unlock on tablets", parent_task_id=2)
     assert created == {
-        "id": 79, "title": "Face unlock on tablets", "status": "To Do", "priority": "Medium", "completion": 0,
-        "project_id": 1, "space_id": 1, "parent_id": 2,
+        "id": 79,
+        "title": "Face unlock on tablets",
+        "status": "To Do",
+        "priority": "Medium",
+        "completion": 0,
+        "project_id": 1,
+        "space_id": 1,
+        "parent_id": 2,
     }
     subtasks = await call(mcp_client, "astravue_list_subtasks", task_id=2, **P1)
     assert ids(subtasks) == [67, 68, 69, 79]
@@ -150,8 +183,14 @@ async def test_create_subtask_with_defaults(mcp_client: Client) -> None:
 async def test_friendly_inputs(mcp_client: Client) -> None:
     """Labels in any case; a date-only due is midnight UTC; a time without offset is UTC; offsets convert."""
     created = await call(
-        mcp_client, "astravue_create_task", **P1, title="Dates", status="DONE", priority="low",
-        start="2030-01-15T09:30:00", due="2030-01-20",
+        mcp_client,
+        "astravue_create_task",
+        **P1,
+        title="Dates",
+        status="DONE",
+        priority="low",
+        start="2030-01-15T09:30:00",
+        due="2030-01-20",
     )
     assert (created["status"], created["priority"]) == ("Done", "Low")
     assert created["start"] == "2030-01-15T09:30:00Z"
@@ -198,9 +237,17 @@ async def test_get_task_project_and_personal(mcp_client: Client) -> None:
     }
     personal = await call(mcp_client, "astravue_get_task", task_id=61)
     assert without_updated(personal) == {
-        "id": 61, "title": "Prepare quarterly board update", "status": "In Progress", "priority": "High",
-        "completion": 40, "start": day(-3), "due": day(3), "owners": ["Maya Patel"], "tags": ["leadership"],
-        "owner_ids": [1], "description": "Board deck for the quarter: revenue, hiring, roadmap and risks.",
+        "id": 61,
+        "title": "Prepare quarterly board update",
+        "status": "In Progress",
+        "priority": "High",
+        "completion": 40,
+        "start": day(-3),
+        "due": day(3),
+        "owners": ["Maya Patel"],
+        "tags": ["leadership"],
+        "owner_ids": [1],
+        "description": "Board deck for the quarter: revenue, hiring, roadmap and risks.",
     }
 
 
@@ -244,8 +291,14 @@ async def test_update_project_task_sends_only_given_fields(mcp_client: Client) -
 async def test_update_personal_task(mcp_client: Client) -> None:
     updated = await call(mcp_client, "astravue_update_task", task_id=64, priority="HIGH", due=day(2))
     assert updated == {
-        "id": 64, "title": "Book flights for team offsite", "status": "To Do", "priority": "High",
-        "completion": 0, "due": day(2), "owners": ["Maya Patel"], "tags": ["travel"],
+        "id": 64,
+        "title": "Book flights for team offsite",
+        "status": "To Do",
+        "priority": "High",
+        "completion": 0,
+        "due": day(2),
+        "owners": ["Maya Patel"],
+        "tags": ["travel"],
     }
     listed = await call(mcp_client, "astravue_list_personal_tasks", priority="High")
     assert ids(listed) == [61, 62, 64]
@@ -270,8 +323,7 @@ async def test_update_task_errors(mcp_client: Client) -> None:
         "status: unknown status 'Blocked'; allowed: To Do, In Progress, In Review, Done."
     )
     assert await error(mcp_client, "astravue_update_task", task_id=2, **P1, start=day(10), due=day(1)) == (
-        "Astravue rejected the request to update project task. Fix these fields: "
-        "dueDate: must not be before startDate."
+        "Astravue rejected the request to update project task. Fix these fields: dueDate: must not be before startDate."
     )
     unchanged = await call(mcp_client, "astravue_get_task", task_id=2, **P1)
     assert (unchanged["status"], unchanged["due"]) == ("In Progress", day(5))

@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from astravue_mcp import __version__
 from astravue_mcp.api import models
 from astravue_mcp.api.endpoints import ENDPOINTS, Endpoint
 from astravue_mcp.config import Settings
-from astravue_mcp.errors import LOGIN_HINT, ApiError, AstravueError, AuthError
+from astravue_mcp.errors import LOGIN_HINT, ApiError, AstravueError
 
 log = logging.getLogger("astravue_mcp.api")
 
@@ -31,20 +31,6 @@ RETRYABLE_STATUS = {502, 503, 504}
 IDEMPOTENT = {"GET", "PUT", "DELETE"}
 SHORT_RETRY_AFTER = 10.0
 """A 429 whose Retry-After is at most this many seconds is waited out; a longer one is reported."""
-
-
-class BearerAuth(httpx2.Auth):
-    """A fixed access token (the sandbox's, or ``ASTRAVUE_ACCESS_TOKEN``)."""
-
-    def __init__(self, token: str, source: str) -> None:
-        self._token = token
-        self.source = source
-
-    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        response = yield request
-        if response.status_code == 401:
-            raise AuthError(f"Astravue rejected the access token from {self.source}. Set a fresh token there.")
 
 
 class RateBudget:
@@ -293,8 +279,9 @@ class AstravueClient:
             )
         elif status >= 500:
             text = f"Astravue had a problem (HTTP {status}) while trying to {what}. {self._recheck(endpoint)}"
-            return ApiError(text, status, operation, fields, outcome_unknown=endpoint.method != "GET",
-                            api_message=api_message)
+            return ApiError(
+                text, status, operation, fields, outcome_unknown=endpoint.method != "GET", api_message=api_message
+            )
         else:
             text = f"Astravue answered HTTP {status} to {what}.{said}"
         return ApiError(text, status, operation, fields, api_message=api_message)

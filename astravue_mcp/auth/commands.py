@@ -16,7 +16,7 @@ import anyio.to_thread
 
 from astravue_mcp.auth import oidc
 from astravue_mcp.auth.login import LoginError, run_login
-from astravue_mcp.auth.store import StoreError, TokenSet, TokenStore, open_store
+from astravue_mcp.auth.store import StoreError, TokenSet, TokenStore, duration, open_store
 from astravue_mcp.config import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,6 @@ def _refresh_expiry(tokens: TokenSet, now: float) -> str:
     if tokens.refresh_expires_at is None:
         return "no fixed expiry" if tokens.refresh_expiry_reported else "expiry not reported by the provider"
     return _expiry(tokens.refresh_expires_at, now, unknown="")
-
-
-def duration(seconds: float) -> str:
-    """A span for people: "45 s", "12 min", "3 h 5 min", "30 days" (doctor uses it too)."""
-    seconds = int(max(0, seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} days"
 
 
 def _err(text: str) -> None:

@@ -341,7 +341,7 @@ async def run_login(
                 code = await callback.wait()
     if code is None:
         raise LoginError(
-            f"No login arrived within {timeout:.0f} s. Run \"astravue-mcp login\" again "
+            f'No login arrived within {timeout:.0f} s. Run "astravue-mcp login" again '
             "(--timeout SECONDS gives more time; --no-browser lets you paste the address instead)."
         )
     return await flow.complete(code)

@@ -434,3 +434,15 @@ def open_store(settings: Settings) -> TokenStore:
     store = FileStore(directory, key)
     store.check_permissions()
     return store
+
+
+def duration(seconds: float) -> str:
+    """A span for people: "45 s", "12 min", "3 h 5 min", "30 days"."""
+    seconds = int(max(0, seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"

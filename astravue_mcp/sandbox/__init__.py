@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SandboxServer", "create_app", "run_sandbox"]
 
-_HOMES = {"create_app": "astravue_mcp.sandbox.app", "SandboxServer": "astravue_mcp.sandbox.server",
-          "run_sandbox": "astravue_mcp.sandbox.server"}
+_HOMES = {
+    "create_app": "astravue_mcp.sandbox.app",
+    "SandboxServer": "astravue_mcp.sandbox.server",
+    "run_sandbox": "astravue_mcp.sandbox.server",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -65,8 +65,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        json.dumps(payload, separators=(",", ":")), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def success(data: Any) -> Response:
@@ -75,8 +76,12 @@ def success(data: Any) -> Response:
 
 
 def error_payload(status: int, message: str, errors: list[tuple[str, str]] | None = None) -> dict[str, Any]:
-    return {"success": False, "message": message, "code": status,
-            "errors": [FieldError(field=f, message=m).wire() for f, m in errors or []]}
+    return {
+        "success": False,
+        "message": message,
+        "code": status,
+        "errors": [FieldError(field=f, message=m).wire() for f, m in errors or []],
+    }
 
 
 def failure(exc: SandboxError) -> Response:
@@ -98,8 +103,9 @@ async def read_json(request: Request) -> Any:
 class SandboxApi:
     """What every API request goes through, in order: stats, latency, auth, org, fault, handler."""
 
-    def __init__(self, store: Store, verifier: TokenVerifier, faults: Faults | None, stats: Stats,
-                 latency: float) -> None:
+    def __init__(
+        self, store: Store, verifier: TokenVerifier, faults: Faults | None, stats: Stats, latency: float
+    ) -> None:
         self.store = store
         self.verifier = verifier
         self.faults = faults
@@ -154,8 +160,9 @@ class SandboxApi:
         try:
             org = int(raw)
         except ValueError:
-            raise SandboxError(400, f"The {ORG_HEADER} header must be an integer",
-                               [(ORG_HEADER, f"must be an integer (got {raw!r})")]) from None
+            raise SandboxError(
+                400, f"The {ORG_HEADER} header must be an integer", [(ORG_HEADER, f"must be an integer (got {raw!r})")]
+            ) from None
         if org != self.store.tenant_id:
             raise SandboxError(403, f"Organisation {org} is not accessible with this token")
         return self._user_for(claims)
@@ -190,7 +197,6 @@ class SandboxApi:
         if problems:
             raise invalid(*problems)
         return ids
-
 
 
 class SandboxAdmin:
@@ -250,8 +256,9 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return _json(error_payload(500, f"Internal sandbox error: {type(exc).__name__}"), 500)
 
 
-def create_app(*, issuer: str | None = None, latency_ms: float = 0, admin: bool = True,
-               audience: str | None = None) -> Starlette:
+def create_app(
+    *, issuer: str | None = None, latency_ms: float = 0, admin: bool = True, audience: str | None = None
+) -> Starlette:
     """The sandbox app. ``app.state.sandbox`` is its :class:`Store` (also ``.faults``, ``.stats``).
 
     ``issuer``: validate JWTs from this OpenID issuer instead of accepting ``SANDBOX_TOKEN``;

@@ -58,8 +58,9 @@ def parse_spec(data: Any, field_prefix: str = "") -> FaultSpec:
     try:
         return FaultSpec.model_validate(data)
     except ValidationError as exc:
-        raise invalid(*((field_prefix + ".".join(map(str, e["loc"])) or "body", e["msg"])
-                        for e in exc.errors(include_url=False))) from None
+        raise invalid(
+            *((field_prefix + ".".join(map(str, e["loc"])) or "body", e["msg"]) for e in exc.errors(include_url=False))
+        ) from None
 
 
 def parse_header(value: str) -> FaultSpec:
@@ -125,8 +126,12 @@ class Stats:
         self.faults = 0
 
     def snapshot(self) -> dict[str, Any]:
-        return {"total": sum(self.operations.values()), "operations": dict(self.operations),
-                "requests": dict(self.requests), "faults": self.faults}
+        return {
+            "total": sum(self.operations.values()),
+            "operations": dict(self.operations),
+            "requests": dict(self.requests),
+            "faults": self.faults,
+        }
 
 
 class SimulatedReset(httpx2.RemoteProtocolError):
@@ -146,8 +151,13 @@ class ResetResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Uvicorn answers a plain 500 when the app fails before starting a response, so start one
         # (promising more bytes than ever come) and then fail.
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"success": tr', "more_body": True})
         raise SimulatedReset("the sandbox dropped the connection (simulated fault)")
 
@@ -170,4 +180,3 @@ def fault_response(spec: FaultSpec, real: Response | None, error_body: bytes) ->
         status = spec.status or (real.status_code if real is not None else 200)
         return Response(whole[: len(whole) // 2], status_code=status, media_type="application/json", headers=headers)
     return Response(error_body, status_code=spec.status or 503, media_type="application/json", headers=headers)
-

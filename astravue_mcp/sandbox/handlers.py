@@ -138,8 +138,11 @@ def list_tasks(c: Call) -> Any:
     if project is not None:
         rows = [t for t in c.store.tasks.values() if t.project_id == project.project_id and t.parent_id is None]
     else:
-        rows = [t for t in c.store.tasks.values()
-                if t.project_id is None and t.created_by == c.user_id and t.parent_id is None]
+        rows = [
+            t
+            for t in c.store.tasks.values()
+            if t.project_id is None and t.created_by == c.user_id and t.parent_id is None
+        ]
     found = query_tasks(c.store, rows, project.project_id if project else None, c.query)
     return page(found, c.query, lambda t: views.task(c.store, t))
 
@@ -243,7 +246,8 @@ def _entries(c: Call, project_id: int | None) -> list[Any]:
     lo, hi = day_range(c.query, TIMESHEET_RANGE["start"], TIMESHEET_RANGE["end"])
     user = int_param(c.query, TIMESHEET_RANGE["user"])
     rows = [
-        t for t in c.store.timers.values()
+        t
+        for t in c.store.timers.values()
         if (project_id is None or (t.task_id in c.store.tasks and c.store.tasks[t.task_id].project_id == project_id))
         and (user is None or t.user_id == user)
         and (lo is None or t.start >= lo)
@@ -295,4 +299,3 @@ def mark_read(c: Call) -> Any:
 def delete_notifications(c: Call) -> Any:
     deleted = c.store.delete_notifications(c.user_id, c.parse(NotificationIds))
     return {"notificationIds": deleted, "deletedCount": len(deleted)}
-

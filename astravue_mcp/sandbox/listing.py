@@ -21,8 +21,9 @@ MAX_PAGE_SIZE = 200
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
-def int_param(query: Mapping[str, str], name: str, default: int | None = None,
-              minimum: int | None = None) -> int | None:
+def int_param(
+    query: Mapping[str, str], name: str, default: int | None = None, minimum: int | None = None
+) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
@@ -78,7 +79,7 @@ def page(items: Sequence[T], query: Mapping[str, str], view: Callable[[T], Any])
     first = (number - PAGES_START_AT) * size
     total = len(items)
     return {
-        "content": [view(item) for item in items[first:first + size]],
+        "content": [view(item) for item in items[first : first + size]],
         "totalElements": total,
         "totalPages": math.ceil(total / size),
         "pageNumber": number,
@@ -111,14 +112,17 @@ def _sort_keys(store: Store) -> dict[str, Callable[[TaskRow], Any]]:
 
 def query_tasks(store: Store, tasks: list[TaskRow], project_id: int | None, query: Mapping[str, str]) -> list[TaskRow]:
     """Filter and sort; unknown labels or sort keys are 400s that list what is allowed."""
-    statuses = {store.status_by_label(project_id, s, TASK_FILTERS["status"])
-                for s in _labels(query.get(TASK_FILTERS["status"]))}
-    priorities = {store.priority_by_label(p, TASK_FILTERS["priority"])
-                  for p in _labels(query.get(TASK_FILTERS["priority"]))}
+    statuses = {
+        store.status_by_label(project_id, s, TASK_FILTERS["status"]) for s in _labels(query.get(TASK_FILTERS["status"]))
+    }
+    priorities = {
+        store.priority_by_label(p, TASK_FILTERS["priority"]) for p in _labels(query.get(TASK_FILTERS["priority"]))
+    }
     owner = int_param(query, TASK_FILTERS["owner"])
     due_from, due_to = day_range(query, TASK_FILTERS["due_from"], TASK_FILTERS["due_to"])
     rows = [
-        t for t in tasks
+        t
+        for t in tasks
         if (not statuses or t.status_id in statuses)
         and (not priorities or t.priority_id in priorities)
         and (owner is None or owner in t.owners)

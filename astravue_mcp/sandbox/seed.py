@@ -10,9 +10,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from astravue_mcp.api.models import OrgRole, Priority, User
+from astravue_mcp.api.models import OrgRole, Priority, Status, User
 from astravue_mcp.sandbox.records import (
     ChecklistRow,
     CommentRow,
@@ -23,8 +23,28 @@ from astravue_mcp.sandbox.records import (
     TimerRow,
 )
 
-if TYPE_CHECKING:
-    from astravue_mcp.sandbox.store import Store
+
+class Store(Protocol):
+    """What the seed fills: the tables of ``store.Store`` and the label look-ups it resolves through."""
+
+    tenant_id: int
+    current_user_id: int
+    users: dict[int, User]
+    statuses: dict[int, Status]
+    personal_status_ids: list[int]
+    default_statuses: list[dict[str, Any]]
+    priorities: dict[int, Priority]
+    spaces: dict[int, SpaceRow]
+    projects: dict[int, ProjectRow]
+    tasks: dict[int, TaskRow]
+    comments: dict[int, CommentRow]
+    checklists: dict[int, ChecklistRow]
+    timers: dict[int, TimerRow]
+    notifications: dict[int, NotificationRow]
+
+    def add_statuses(self, definitions: Any, project: ProjectRow | None) -> list[int]: ...
+    def status_by_label(self, project_id: int | None, label: str, field: str = "status") -> int: ...
+    def priority_by_label(self, label: str, field: str = "priority") -> int: ...
 
 
 @cache
@@ -97,12 +117,29 @@ def _labels(store: Store, data: dict[str, Any]) -> None:
 
 def _spaces_and_projects(store: Store, data: dict[str, Any], clock: _Clock) -> None:
     for s in data["spaces"]:
-        store.spaces[s["id"]] = SpaceRow(s["id"], s["name"], s.get("description"), s.get("color"), s["createdBy"],
-                                         clock.day(s["createdDay"]) or clock.now)
+        store.spaces[s["id"]] = SpaceRow(
+            s["id"],
+            s["name"],
+            s.get("description"),
+            s.get("color"),
+            s["createdBy"],
+            clock.day(s["createdDay"]) or clock.now,
+        )
     for p in data["projects"]:
-        row = ProjectRow(p["id"], p["spaceId"], p["name"], p.get("description"), p.get("status"), p.get("priority"),
-                         p.get("health"), clock.day(p.get("startDay")), clock.day(p.get("dueDay")), p["ownerId"],
-                         p["ownerId"], clock.day((p.get("startDay") or 0) - 7) or clock.now)
+        row = ProjectRow(
+            p["id"],
+            p["spaceId"],
+            p["name"],
+            p.get("description"),
+            p.get("status"),
+            p.get("priority"),
+            p.get("health"),
+            clock.day(p.get("startDay")),
+            clock.day(p.get("dueDay")),
+            p["ownerId"],
+            p["ownerId"],
+            clock.day((p.get("startDay") or 0) - 7) or clock.now,
+        )
         statuses = list(data["statuses"])
         for extra in p.get("extraStatuses", []):
             after = next(i for i, s in enumerate(statuses) if s["name"] == extra["after"])
@@ -154,6 +191,13 @@ def _collaboration(store: Store, data: dict[str, Any], clock: _Clock) -> None:
         store.timers[e["id"]] = TimerRow(e["id"], e["taskId"], e["userId"], start, end, e["billable"], e.get("notes"))
     for n in data["notifications"]:
         store.notifications[n["id"]] = NotificationRow(
-            n["id"], n["userId"], n["type"], n["message"], n.get("taskId"), n.get("actorId"), n["read"], n["mention"],
+            n["id"],
+            n["userId"],
+            n["type"],
+            n["message"],
+            n.get("taskId"),
+            n.get("actorId"),
+            n["read"],
+            n["mention"],
             clock.hours_ago(n["hoursAgo"]),
         )

@@ -38,8 +38,9 @@ def _quiet_resets() -> None:
 
 
 def _config(app: Starlette, host: str, port: int, access_log: bool) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log, lifespan="off",
-                          timeout_graceful_shutdown=2)
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=access_log, lifespan="off", timeout_graceful_shutdown=2
+    )
 
 
 class SandboxServer:
@@ -49,8 +50,16 @@ class SandboxServer:
     URL and ``sandbox.app.state.sandbox`` the store. Pass ``app`` to serve a prepared app.
     """
 
-    def __init__(self, app: Starlette | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 issuer: str | None = None, latency_ms: float = 0, admin: bool = True) -> None:
+    def __init__(
+        self,
+        app: Starlette | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        issuer: str | None = None,
+        latency_ms: float = 0,
+        admin: bool = True,
+    ) -> None:
         self.app = app or create_app(issuer=issuer, latency_ms=latency_ms, admin=admin)
         self.host = host
         self.port = port
@@ -70,8 +79,9 @@ class SandboxServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = sock.getsockname()[1]
         self._server = uvicorn.Server(_config(self.app, self.host, self.port, access_log=False))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"astravue-sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"astravue-sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -101,19 +111,28 @@ class SandboxServer:
     async def __aenter__(self) -> SandboxServer:
         return await anyio.to_thread.run_sync(self.start)
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await anyio.to_thread.run_sync(self.stop)
 
 
-def run_sandbox(host: str = "127.0.0.1", port: int = 8900, issuer: str | None = None, latency_ms: float = 0,
-                admin: bool = True) -> None:
+def run_sandbox(
+    host: str = "127.0.0.1", port: int = 8900, issuer: str | None = None, latency_ms: float = 0, admin: bool = True
+) -> None:
     """Serve the sandbox until interrupted (``astravue-mcp sandbox``). Logs go to stderr."""
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _quiet_resets()
     auth = f"JWTs from {issuer}" if issuer else f"ASTRAVUE_ACCESS_TOKEN={SANDBOX_TOKEN}"
-    log.info("Astravue sandbox on http://%s:%s (auth: %s, X-Org-Id: %s, admin endpoints: %s)",
-             host, port, auth, SANDBOX_ORG_ID, "/_sandbox/*" if admin else "off")
-    uvicorn.Server(_config(create_app(issuer=issuer, latency_ms=latency_ms, admin=admin), host, port,
-                           access_log=True)).run()
+    log.info(
+        "Astravue sandbox on http://%s:%s (auth: %s, X-Org-Id: %s, admin endpoints: %s)",
+        host,
+        port,
+        auth,
+        SANDBOX_ORG_ID,
+        "/_sandbox/*" if admin else "off",
+    )
+    uvicorn.Server(
+        _config(create_app(issuer=issuer, latency_ms=latency_ms, admin=admin), host, port, access_log=True)
+    ).run()

@@ -33,6 +33,7 @@ from astravue_mcp.sandbox.records import (
     invalid,
     not_found,
 )
+from astravue_mcp.sandbox.seed import load_seed
 
 TITLE_MAX = 255
 NAME_MAX = 100
@@ -78,8 +79,6 @@ class Store:
         self.reset(now)
 
     def reset(self, now: datetime | None = None) -> None:
-        from astravue_mcp.sandbox.seed import load_seed  # seed builds rows through this class
-
         self.tenant_id = 1
         self.current_user_id = 1
         self.users: dict[int, User] = {}
@@ -117,17 +116,19 @@ class Store:
         for position, d in enumerate(definitions):
             sid = self.next_id(self.statuses, "status")
             # Validated from wire names: "default" is a field the API shows but the model leaves to extras.
-            self.statuses[sid] = Status.model_validate({
-                "tenantId": self.tenant_id,
-                "taskStatusId": sid,
-                "statusName": d["name"],
-                "color": d.get("color"),
-                "statusCategory": d["category"],
-                "projectId": project.project_id if project else None,
-                "spaceId": project.space_id if project else None,
-                "createdBy": creator,
-                "default": position == 0,
-            })
+            self.statuses[sid] = Status.model_validate(
+                {
+                    "tenantId": self.tenant_id,
+                    "taskStatusId": sid,
+                    "statusName": d["name"],
+                    "color": d.get("color"),
+                    "statusCategory": d["category"],
+                    "projectId": project.project_id if project else None,
+                    "spaceId": project.space_id if project else None,
+                    "createdBy": creator,
+                    "default": position == 0,
+                }
+            )
             ids.append(sid)
         return ids
 
@@ -212,18 +213,23 @@ class Store:
 
     # ------------------------------------------------------------ spaces
     def create_space(self, body: SpaceWrite, actor: int) -> SpaceRow:
-        _check(_text("spaceName", body.space_name, NAME_MAX, required=True),
-               _text("description", body.description, DESCRIPTION_MAX, required=False))
+        _check(
+            _text("spaceName", body.space_name, NAME_MAX, required=True),
+            _text("description", body.description, DESCRIPTION_MAX, required=False),
+        )
         assert body.space_name is not None
-        row = SpaceRow(self.next_id(self.spaces, "space"), body.space_name.strip(), body.description, body.color,
-                       actor, self.now())
+        row = SpaceRow(
+            self.next_id(self.spaces, "space"), body.space_name.strip(), body.description, body.color, actor, self.now()
+        )
         self.spaces[row.space_id] = row
         return row
 
     def update_space(self, space: SpaceRow, body: SpaceWrite) -> SpaceRow:
         given = body.model_fields_set
-        _check(_text("spaceName", body.space_name, NAME_MAX, required="space_name" in given),
-               _text("description", body.description, DESCRIPTION_MAX, required=False))
+        _check(
+            _text("spaceName", body.space_name, NAME_MAX, required="space_name" in given),
+            _text("description", body.description, DESCRIPTION_MAX, required=False),
+        )
         if body.space_name is not None:
             space.name = body.space_name.strip()
         for attr in ("description", "color"):
@@ -239,13 +245,26 @@ class Store:
     # ------------------------------------------------------------ projects
     def create_project(self, space: SpaceRow, body: ProjectWrite, actor: int) -> ProjectRow:
         start, due = utc(body.start_date), utc(body.due_date)
-        _check(_text("projectName", body.project_name, NAME_MAX, required=True),
-               _text("description", body.description, DESCRIPTION_MAX, required=False),
-               _date_order(start, due))
+        _check(
+            _text("projectName", body.project_name, NAME_MAX, required=True),
+            _text("description", body.description, DESCRIPTION_MAX, required=False),
+            _date_order(start, due),
+        )
         assert body.project_name is not None
-        row = ProjectRow(self.next_id(self.projects, "project"), space.space_id, body.project_name.strip(),
-                         body.description, body.status or "Active", body.priority or "Medium",
-                         body.health or "On Track", start, due, actor, actor, self.now())
+        row = ProjectRow(
+            self.next_id(self.projects, "project"),
+            space.space_id,
+            body.project_name.strip(),
+            body.description,
+            body.status or "Active",
+            body.priority or "Medium",
+            body.health or "On Track",
+            start,
+            due,
+            actor,
+            actor,
+            self.now(),
+        )
         row.status_ids = self.add_statuses(self.default_statuses, row)
         self.projects[row.project_id] = row
         return row
@@ -254,9 +273,11 @@ class Store:
         given = body.model_fields_set
         start = utc(body.start_date) if "start_date" in given else project.start
         due = utc(body.due_date) if "due_date" in given else project.due
-        _check(_text("projectName", body.project_name, NAME_MAX, required="project_name" in given),
-               _text("description", body.description, DESCRIPTION_MAX, required=False),
-               _date_order(start, due))
+        _check(
+            _text("projectName", body.project_name, NAME_MAX, required="project_name" in given),
+            _text("description", body.description, DESCRIPTION_MAX, required=False),
+            _date_order(start, due),
+        )
         if body.project_name is not None:
             project.name = body.project_name.strip()
         for attr in ("description", "status", "priority", "health"):
@@ -279,11 +300,13 @@ class Store:
     def mentioned_in(self, text: str | None) -> list[int]:
         if not text:
             return []
-        return [u.user_id for u in self.users.values()
-                if re.search(rf"@{re.escape(u.name)}\b", text, flags=re.IGNORECASE)]
+        return [
+            u.user_id for u in self.users.values() if re.search(rf"@{re.escape(u.name)}\b", text, flags=re.IGNORECASE)
+        ]
 
-    def _task_problems(self, body: TaskWrite, project_id: int | None, actor: int, creating: bool,
-                       task: TaskRow | None) -> list[tuple[str, str] | None]:
+    def _task_problems(
+        self, body: TaskWrite, project_id: int | None, actor: int, creating: bool, task: TaskRow | None
+    ) -> list[tuple[str, str] | None]:
         given = body.model_fields_set
         start = utc(body.start_date) if "start_date" in given else (task.start if task else None)
         due = utc(body.due_date) if "due_date" in given else (task.due if task else None)
@@ -313,8 +336,9 @@ class Store:
             problems.append(self._parent_problem(body.parent_task_id, project_id, actor, task))
         return problems
 
-    def _parent_problem(self, parent_id: int, project_id: int | None, actor: int,
-                        task: TaskRow | None) -> tuple[str, str] | None:
+    def _parent_problem(
+        self, parent_id: int, project_id: int | None, actor: int, task: TaskRow | None
+    ) -> tuple[str, str] | None:
         parent = self.tasks.get(parent_id)
         where = f"project {project_id}" if project_id is not None else "your personal tasks"
         if parent is None or parent.project_id != project_id or (project_id is None and parent.created_by != actor):
@@ -403,21 +427,25 @@ class Store:
 
     # ------------------------------------------------------------ time tracking
     def running_timer(self, task_id: int, user_id: int) -> TimerRow | None:
-        return next((t for t in self.timers.values() if t.task_id == task_id and t.user_id == user_id and t.running),
-                    None)
+        return next(
+            (t for t in self.timers.values() if t.task_id == task_id and t.user_id == user_id and t.running), None
+        )
 
-    def _add_timer(self, task: TaskRow, user_id: int, start: datetime, end: datetime | None,
-                   body: TimerWrite) -> TimerRow:
-        row = TimerRow(self.next_id(self.timers, "timer"), task.task_id, user_id, start, end,
-                       bool(body.billable), body.notes)
+    def _add_timer(
+        self, task: TaskRow, user_id: int, start: datetime, end: datetime | None, body: TimerWrite
+    ) -> TimerRow:
+        row = TimerRow(
+            self.next_id(self.timers, "timer"), task.task_id, user_id, start, end, bool(body.billable), body.notes
+        )
         self.timers[row.timer_id] = row
         return row
 
     def start_timer(self, task: TaskRow, user_id: int, body: TimerWrite) -> TimerRow:
         running = self.running_timer(task.task_id, user_id)
         if running is not None:
-            raise SandboxError(409, f"A timer is already running on task {task.task_id} "
-                                    f"(timer {running.timer_id}); stop it first")
+            raise SandboxError(
+                409, f"A timer is already running on task {task.task_id} (timer {running.timer_id}); stop it first"
+            )
         now = self.now()
         start = utc(body.start_time) or now
         _check(("startTime", "must not be in the future") if start > now else None)
@@ -435,9 +463,11 @@ class Store:
 
     def add_range(self, task: TaskRow, user_id: int, body: TimerWrite) -> TimerRow:
         start, end = utc(body.start_time), utc(body.end_time)
-        _check(("startTime", "is required") if start is None else None,
-               ("endTime", "is required") if end is None else None,
-               ("endTime", "must be after startTime") if start and end and end <= start else None)
+        _check(
+            ("startTime", "is required") if start is None else None,
+            ("endTime", "is required") if end is None else None,
+            ("endTime", "must be after startTime") if start and end and end <= start else None,
+        )
         assert start is not None
         return self._add_timer(task, user_id, start, end, body)
 

@@ -86,13 +86,19 @@ def task(store: Store, row: TaskRow) -> dict[str, Any]:
 
 
 def comment(store: Store, row: CommentRow) -> dict[str, Any]:
-    return Comment(comment_id=row.comment_id, task_id=row.task_id, comment=row.text,
-                   created_by=store.user(row.user_id), created_at=row.created_at).wire()
+    return Comment(
+        comment_id=row.comment_id,
+        task_id=row.task_id,
+        comment=row.text,
+        created_by=store.user(row.user_id),
+        created_at=row.created_at,
+    ).wire()
 
 
 def checklist(_: Store, row: ChecklistRow) -> dict[str, Any]:
-    return ChecklistItem(checklist_id=row.checklist_id, task_id=row.task_id, title=row.title,
-                         completed=row.completed).wire()
+    return ChecklistItem(
+        checklist_id=row.checklist_id, task_id=row.task_id, title=row.title, completed=row.completed
+    ).wire()
 
 
 def timer(store: Store, row: TimerRow, now: datetime | None = None) -> dict[str, Any]:
@@ -130,5 +136,10 @@ def totals(rows: list[TimerRow], project_id: int | None = None) -> dict[str, Any
     done = [r for r in rows if not r.running]
     billable = sum(r.duration_ms(r.end) for r in done if r.billable and r.end)
     total = sum(r.duration_ms(r.end) for r in done if r.end)
-    return TimesheetSummary(project_id=project_id, total_duration=total, billable_duration=billable,
-                            non_billable_duration=total - billable, entry_count=len(done)).wire()
+    return TimesheetSummary(
+        project_id=project_id,
+        total_duration=total,
+        billable_duration=billable,
+        non_billable_duration=total - billable,
+        entry_count=len(done),
+    ).wire()

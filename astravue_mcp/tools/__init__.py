@@ -1,24 +1,21 @@
-"""Tools by API area, one module each. Importing the modules registers their tools in ``registry.REGISTRY``.
+"""Tools by API area: the area modules, the toolsets they are listed under, and their shared machinery.
 
-Any module in this package is an area module except the two shared ones, so adding an area is
-adding a file.
+Importing this package is cheap and imports no area: the catalogue (``astravue_mcp.catalogue``)
+imports the modules named in :data:`AREAS` when it needs their tools. Every other module here is
+shared machinery (arguments, outputs, the scan engine, ...) that areas import, never an area itself.
 """
 
-from importlib import import_module
-from pkgutil import iter_modules
+AREAS = ("spaces", "projects", "tasks", "personal", "collaboration", "timers", "notifications", "insights")
+"""The modules under ``astravue_mcp.tools`` that declare tools: adding an area is adding its name here."""
 
-SHARED = {"registry", "common"}
-
-
-def load_all() -> None:
-    for module in iter_modules(__path__):
-        if module.name not in SHARED and not module.name.startswith("_"):
-            import_module(f"{__name__}.{module.name}")
-
-
-def toolset_of(name: str) -> str:
-    """The toolset a tool is listed under (its first)."""
-    from astravue_mcp.tools.registry import REGISTRY
-
-    load_all()
-    return REGISTRY[name].toolsets[0]
+TOOLSETS: dict[str, str] = {
+    "spaces": "spaces: list, read, create, change and delete spaces",
+    "projects": "projects inside spaces",
+    "tasks": "project tasks: list with filters, read, create, change, delete",
+    "personal": "the caller's personal tasks",
+    "collaboration": "subtasks, checklists and comments",
+    "time": "timers, time entries and timesheets",
+    "notifications": "notifications and mentions",
+    "insights": "cross-project search, overdue and scheduled tasks, counts, bulk changes",
+}
+DEFAULT_TOOLSETS = ("spaces", "projects", "tasks", "personal", "collaboration", "time", "notifications", "insights")

@@ -6,22 +6,12 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from astravue_mcp.api import models
-from astravue_mcp.tools.common import (
-    Limit,
-    ListOut,
-    PageNo,
-    ProjectId,
-    SpaceId,
-    TaskId,
-    TaskOut,
-    TaskRef,
-    api,
-    iso,
-    listing,
-    slice_page,
-    task_page,
-)
+from astravue_mcp.tools.args import Limit, PageNo, ProjectId, SpaceId, TaskId
+from astravue_mcp.tools.dates import day_or_moment
+from astravue_mcp.tools.outputs import ListOut, TaskOut, page_of_all
 from astravue_mcp.tools.registry import Out, tool
+from astravue_mcp.tools.request import api
+from astravue_mcp.tools.task_api import TaskRef, task_page
 
 
 class ChecklistOut(Out):
@@ -54,7 +44,7 @@ def comment_out(comment: models.Comment) -> CommentOut:
         id=comment.comment_id,
         comment=comment.comment,
         author=comment.created_by.name if comment.created_by else None,
-        date=iso(comment.created_at),
+        date=day_or_moment(comment.created_at),
     )
 
 
@@ -84,8 +74,7 @@ async def get_task_checklists(
     else:
         data = await api(ctx).call("list_subtask_checklists", {"taskId": task_id, "subtaskId": subtask_id})
     items = [checklist_out(models.ChecklistItem.model_validate(i)) for i in models.page_of(data).items]
-    shown, total, more = slice_page(items, page, limit)
-    return ChecklistList(**listing(shown, page, limit, total, more).model_dump(), done=sum(i.done for i in items))
+    return ChecklistList(**page_of_all(items, page, limit).model_dump(), done=sum(i.done for i in items))
 
 
 @tool("collaboration", "Get task comments", "read")
@@ -93,5 +82,4 @@ async def get_task_comments(ctx: Context, task_id: TaskId, page: PageNo = 1, lim
     """A task's comments (text, author, date); any task id."""
     data = await api(ctx).call("list_task_comments", {"taskId": task_id})
     comments = [comment_out(models.Comment.model_validate(c)) for c in models.page_of(data).items]
-    shown, total, more = slice_page(comments, page, limit)
-    return listing(shown, page, limit, total, more)
+    return page_of_all(comments, page, limit)

@@ -9,9 +9,11 @@ from pydantic import Field
 
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.errors import AstravueError
-from astravue_mcp.tools.common import Deleted, Limit, ListOut, PageNo, api, confirm, listing, slice_page
+from astravue_mcp.tools.args import Limit, PageNo
+from astravue_mcp.tools.dates import moment
+from astravue_mcp.tools.outputs import Deleted, ListOut, page_of_all
 from astravue_mcp.tools.registry import Out, tool
-from astravue_mcp.tools.time import stamp
+from astravue_mcp.tools.request import api, confirm
 
 MAX_IDS = 100
 NotificationIdList = Annotated[
@@ -39,7 +41,7 @@ def notification_out(n: models.Notification) -> NotificationOut:
         read=n.read,
         mention=True if n.mention else None,
         task_id=n.task_id,
-        date=stamp(n.created_at),
+        date=moment(n.created_at),
         actor=n.actor.name if n.actor else None,
     )
 
@@ -58,8 +60,7 @@ async def list_notifications(
     """Your notifications and mentions, newest first; unread only unless unread_only=false."""
     data = await api(ctx).call("list_notifications", params={endpoints.NOTIFICATION_UNREAD: unread_only})
     found = [notification_out(models.Notification.model_validate(n)) for n in models.page_of(data).items]
-    items, total, more = slice_page(found, page, limit)
-    return listing(items, page, limit, total, more)
+    return page_of_all(found, page, limit)
 
 
 @tool("notifications", "Mark notifications read", "update")

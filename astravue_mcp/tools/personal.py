@@ -6,27 +6,22 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 
 from astravue_mcp.api import models
-from astravue_mcp.tools.common import (
+from astravue_mcp.tools.args import (
     Limit,
-    ListOut,
     PageNo,
     PriorityLabel,
     StatusLabel,
     Tags,
     TaskId,
-    TaskOut,
-    TaskQuery,
     TaskSort,
     TaskText,
     TaskTitle,
     When,
-    api,
-    page_params,
-    task_out,
-    task_page,
-    task_write,
 )
+from astravue_mcp.tools.outputs import ListOut, TaskOut, task_out
 from astravue_mcp.tools.registry import tool
+from astravue_mcp.tools.request import api
+from astravue_mcp.tools.task_api import TaskQuery, page_params, task_page, task_write
 
 
 @tool("personal", "List personal tasks", "read")
@@ -59,5 +54,14 @@ async def create_personal_task(
     parent_task_id: TaskId | None = None,
 ) -> TaskOut:
     """Create a personal task (a subtask if parent_task_id is set)."""
-    body = task_write(locals()).wire()
+    body = task_write(
+        title=title,
+        description=description,
+        start=start,
+        due=due,
+        status=status,
+        priority=priority,
+        tags=tags,
+        parent_task_id=parent_task_id,
+    )
     return task_out(models.Task.model_validate(await api(ctx).call("create_task", body=body)))

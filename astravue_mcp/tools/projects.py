@@ -5,25 +5,10 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 
 from astravue_mcp.api import models
-from astravue_mcp.tools.common import (
-    Deleted,
-    Label,
-    Limit,
-    ListOut,
-    PageNo,
-    ProjectId,
-    ProjectOut,
-    SpaceId,
-    Text,
-    Title,
-    When,
-    api,
-    confirm,
-    listing,
-    project_out,
-    slice_page,
-)
+from astravue_mcp.tools.args import Label, Limit, PageNo, ProjectId, SpaceId, Text, Title, When
+from astravue_mcp.tools.outputs import Deleted, ListOut, ProjectOut, page_of_all, project_out
 from astravue_mcp.tools.registry import tool
+from astravue_mcp.tools.request import api, confirm
 
 
 def _parse(data: object, space_id: int, detail: bool = True) -> ProjectOut:
@@ -38,8 +23,7 @@ async def list_projects(ctx: Context, space_id: SpaceId, page: PageNo = 1, limit
     """List the projects of a space (id, name, status, dates)."""
     data = await api(ctx).call("list_projects", {"spaceId": space_id})
     projects = [_parse(p, space_id, detail=False) for p in models.page_of(data).items]
-    items, total, more = slice_page(projects, page, limit)
-    return listing(items, page, limit, total, more)
+    return page_of_all(projects, page, limit)
 
 
 @tool("projects", "Get project", "read")

@@ -1,9 +1,9 @@
 """How a tool is declared: ``@tool(toolset, title, kind)`` on one async function in an area module.
 
-The decorator records a :class:`ToolSpec`; ``server.build_server`` picks the specs the settings
-select (toolsets, allow-list, read-only) and registers them. The wrapper it builds turns the
-function's compact output model into structured content plus a short text mirror, and any
-anticipated failure into an ``isError`` result with the failure's own message.
+The decorator records a :class:`ToolSpec` in :data:`REGISTRY`; the catalogue (``astravue_mcp.catalogue``)
+picks the specs the settings select and publishes them. :func:`as_mcp_tool` wraps a tool function so
+its compact output model becomes structured content plus a short text mirror, and any anticipated
+failure an ``isError`` result with the failure's own message.
 """
 
 from __future__ import annotations
@@ -21,20 +21,10 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from astravue_mcp.errors import AstravueError, AuthError
+from astravue_mcp.state import state_of
+from astravue_mcp.tools import TOOLSETS
 
 log = logging.getLogger("astravue_mcp.tools")
-
-TOOLSETS: dict[str, str] = {
-    "spaces": "spaces: list, read, create, change and delete spaces",
-    "projects": "projects inside spaces",
-    "tasks": "project tasks: list with filters, read, create, change, delete",
-    "personal": "the caller's personal tasks",
-    "collaboration": "subtasks, checklists and comments",
-    "time": "timers, time entries and timesheets",
-    "notifications": "notifications and mentions",
-    "insights": "cross-project search, overdue and scheduled tasks, counts, bulk changes",
-}
-DEFAULT_TOOLSETS = ("spaces", "projects", "tasks", "personal", "collaboration", "time", "notifications", "insights")
 
 Kind = Literal["read", "create", "update", "delete"]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -48,6 +38,8 @@ class ToolSpec:
     toolsets: tuple[str, ...]
     kind: Kind
     bulk: bool = False
+    meta: dict[str, Any] | None = None
+    """Published as the tool's ``_meta`` (an MCP Apps view names its ``ui://`` resource here)."""
 
     @property
     def writes(self) -> bool:
@@ -68,10 +60,18 @@ class ToolSpec:
 REGISTRY: dict[str, ToolSpec] = {}
 
 
-def tool(toolset: str | tuple[str, ...], title: str, kind: Kind, *, bulk: bool = False) -> Callable[[F], F]:
+def tool(
+    toolset: str | tuple[str, ...],
+    title: str,
+    kind: Kind,
+    *,
+    bulk: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> Callable[[F], F]:
     """Declare an MCP tool named ``astravue_<function name>``; its docstring is the description.
 
     A tool serving two areas (``get_task`` reads project and personal tasks) names both toolsets.
+    ``meta`` is published as the tool's ``_meta`` (e.g. ``{"ui": {"resourceUri": "ui://..."}}``).
     """
     toolsets = (toolset,) if isinstance(toolset, str) else toolset
     if not set(toolsets) <= set(TOOLSETS):
@@ -81,7 +81,7 @@ def tool(toolset: str | tuple[str, ...], title: str, kind: Kind, *, bulk: bool =
         name = f"astravue_{fn.__name__}"
         if name in REGISTRY:
             raise ValueError(f"tool {name} is declared twice")
-        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, bulk)
+        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, bulk, meta)
         return fn
 
     return decorator
@@ -150,7 +150,7 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
         except AuthError as exc:
             # No usable login: a client that can open a URL gets a sign-in offer instead of a dead end.
             ctx = kwargs.get("ctx")
-            offered = await ctx.request_context.lifespan_context.offer_login(ctx) if ctx is not None else None
+            offered = await state_of(ctx).offer_login(ctx) if ctx is not None else None
             return await failed(ctx, spec.name, offered or str(exc))
         except AstravueError as exc:
             return await failed(kwargs.get("ctx"), spec.name, str(exc))

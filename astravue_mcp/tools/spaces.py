@@ -5,23 +5,10 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 
 from astravue_mcp.api import models
-from astravue_mcp.tools.common import (
-    Deleted,
-    Label,
-    Limit,
-    ListOut,
-    PageNo,
-    SpaceId,
-    SpaceOut,
-    Text,
-    Title,
-    api,
-    confirm,
-    listing,
-    slice_page,
-    space_out,
-)
+from astravue_mcp.tools.args import Label, Limit, PageNo, SpaceId, Text, Title
+from astravue_mcp.tools.outputs import Deleted, ListOut, SpaceOut, page_of_all, space_out
 from astravue_mcp.tools.registry import tool
+from astravue_mcp.tools.request import api, confirm
 
 
 @tool("spaces", "List spaces", "read")
@@ -29,8 +16,7 @@ async def list_spaces(ctx: Context, page: PageNo = 1, limit: Limit = 25) -> List
     """List the organisation's spaces (id, name). Start here to find space ids."""
     data = await api(ctx).call("list_spaces")
     spaces = [space_out(models.Space.model_validate(s)) for s in models.page_of(data).items]
-    items, total, more = slice_page(spaces, page, limit)
-    return listing(items, page, limit, total, more)
+    return page_of_all(spaces, page, limit)
 
 
 @tool("spaces", "Get space", "read")

@@ -10,37 +10,27 @@ from mcp.server.mcpserver import Context
 
 from astravue_mcp.api import models
 from astravue_mcp.errors import InvalidArguments
-from astravue_mcp.tools.common import (
-    Completion,
-    Deleted,
+from astravue_mcp.tools.args import (
     Limit,
-    ListOut,
     OwnerIds,
     PageNo,
+    PercentDone,
     PriorityLabel,
     ProjectId,
     SpaceId,
     StatusLabel,
     Tags,
-    TaskDetail,
     TaskId,
-    TaskOut,
-    TaskQuery,
-    TaskRef,
     TaskSort,
     TaskText,
     TaskTitle,
     UserId,
     When,
-    api,
-    confirm,
-    fetch_project_tasks,
-    in_project,
-    task_detail,
-    task_out,
-    task_write,
 )
+from astravue_mcp.tools.outputs import Deleted, ListOut, TaskDetail, TaskOut, task_detail, task_out
 from astravue_mcp.tools.registry import tool
+from astravue_mcp.tools.request import api, confirm
+from astravue_mcp.tools.task_api import TaskQuery, TaskRef, fetch_project_tasks, in_project, task_write
 
 
 @tool("tasks", "List project tasks", "read")
@@ -80,14 +70,25 @@ async def create_task(
     owner_ids: OwnerIds | None = None,
     start: When | None = None,
     due: When | None = None,
-    completion: Completion | None = None,
+    completion: PercentDone | None = None,
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
     parent_task_id: TaskId | None = None,
 ) -> TaskOut:
     """Create a project task (a subtask if parent_task_id is set)."""
-    body = task_write(locals()).wire()
+    body = task_write(
+        title=title,
+        description=description,
+        owner_ids=owner_ids,
+        start=start,
+        due=due,
+        completion=completion,
+        status=status,
+        priority=priority,
+        tags=tags,
+        parent_task_id=parent_task_id,
+    )
     data = await api(ctx).call("create_project_task", {"spaceId": space_id, "projectId": project_id}, body=body)
     return task_out(in_project(models.Task.model_validate(data), space_id, project_id))
 
@@ -112,14 +113,24 @@ async def update_task(
     owner_ids: OwnerIds | None = None,
     start: When | None = None,
     due: When | None = None,
-    completion: Completion | None = None,
+    completion: PercentDone | None = None,
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
 ) -> TaskOut:
     """Change the given fields (owner_ids/tags replace lists); space_id+project_id only for a project task."""
     ref = TaskRef(task_id, space_id, project_id)
-    body = task_write(locals()).wire()
+    body = task_write(
+        title=title,
+        description=description,
+        owner_ids=owner_ids,
+        start=start,
+        due=due,
+        completion=completion,
+        status=status,
+        priority=priority,
+        tags=tags,
+    )
     if not body:
         raise InvalidArguments("Invalid arguments: nothing to change; give at least one field besides the ids.")
     return task_out(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))

@@ -16,20 +16,11 @@ from pydantic import Field, PlainSerializer
 
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.errors import ApiError, InvalidArguments
-from astravue_mcp.tools.common import (
-    Deleted,
-    Limit,
-    ListOut,
-    PageNo,
-    ProjectId,
-    TaskId,
-    When,
-    api,
-    confirm,
-    listing,
-    slice_page,
-)
+from astravue_mcp.tools.args import Limit, PageNo, ProjectId, TaskId, When
+from astravue_mcp.tools.dates import moment
+from astravue_mcp.tools.outputs import Deleted, ListOut, listing, slice_page
 from astravue_mcp.tools.registry import Out, tool
+from astravue_mcp.tools.request import api, confirm
 
 # ---------------------------------------------------------------- arguments
 EntryId = Annotated[int, Field(ge=1, description="Time entry id")]
@@ -66,11 +57,6 @@ def ms_to_hours(ms: int) -> float:
     return round(ms / (60 * MS_PER_MINUTE), 2)
 
 
-def stamp(value: dt.datetime | None) -> str | None:
-    """A moment in UTC to the second. Unlike common.iso, never shortened to a date: 00:00 is a real time."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 class EntryOut(Out):
     id: int
     task_id: int | None = None
@@ -93,8 +79,8 @@ def entry_out(entry: models.TimeEntry) -> EntryOut:
         id=entry.time_tracker_id,
         task_id=entry.task_id,
         task=entry.task_title,
-        start=stamp(entry.start_time),
-        end=stamp(entry.end_time),
+        start=moment(entry.start_time),
+        end=moment(entry.end_time),
         minutes=ms_to_minutes(entry.duration) if entry.duration is not None else None,
         billable=entry.billable,
         notes=entry.notes or None,
@@ -181,7 +167,7 @@ def timesheet(entries: list[models.TimeEntry], page: int, limit: int) -> Timeshe
     total = sum(e.duration or 0 for e in done)
     billable = sum(e.duration or 0 for e in done if e.billable)
     # Newest first: when the list is capped, the recent entries are the ones a person asks about.
-    ordered = sorted(entries, key=lambda e: (stamp(e.start_time) or "", e.time_tracker_id), reverse=True)
+    ordered = sorted(entries, key=lambda e: (moment(e.start_time) or "", e.time_tracker_id), reverse=True)
     items, count, more = slice_page(ordered, page, limit)
     base = listing([entry_out(e) for e in items], page, limit, count, more)
     return TimesheetOut(

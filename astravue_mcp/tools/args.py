@@ -1,0 +1,61 @@
+"""Argument types shared by the tool areas: each with its limits and the description a model reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+SpaceId = Annotated[int, Field(ge=1, description="Space id")]
+ProjectId = Annotated[int, Field(ge=1, description="Project id")]
+TaskId = Annotated[int, Field(ge=1, description="Task id")]
+Limit = Annotated[int, Field(ge=1, le=200, description="Max items")]
+PageNo = Annotated[int, Field(ge=1, description="Page number")]
+Title = Annotated[str, Field(min_length=1, max_length=500, description="Name")]
+Text = Annotated[str, Field(max_length=20_000, description="Description")]
+Label = Annotated[str, Field(min_length=1, max_length=100, description="Label")]
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _as_utc(value: Any) -> Any:
+    """Accept a date-only value or a time without offset as UTC; keep an explicit offset."""
+    if isinstance(value, str) and _DATE_ONLY.match(value.strip()):
+        return datetime.combine(date.fromisoformat(value.strip()), time(), UTC)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value
+
+
+When = Annotated[
+    datetime,
+    BeforeValidator(_as_utc),
+    # Published as a plain string: a date-only value is accepted too, which "format: date-time" would forbid.
+    WithJsonSchema({"type": "string", "description": "ISO 8601; UTC if no offset"}),
+]
+
+# ---------------------------------------------------------------- tasks
+# Shared by the tasks, personal, collaboration and insights areas.
+TaskTitle = Annotated[Title, Field(description="Task title")]
+TaskText = Annotated[Text, Field(description="Plain text")]
+UserId = Annotated[int, Field(ge=1, description="User id")]
+OwnerIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50, description="Owner user ids")]
+PercentDone = Annotated[int, Field(ge=0, le=100, description="Percent done")]
+TagName = Annotated[str, Field(min_length=1, max_length=100)]
+Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]
+StatusLabel = Annotated[str, Field(min_length=1, max_length=100, description="Status label")]
+PriorityLabel = Annotated[str, Field(min_length=1, max_length=100, description="Priority label")]
+# One parameter instead of key + direction: "-dueDate" sorts descending (fewer schema bytes, one choice).
+TaskSort = Annotated[
+    Literal["dueDate", "priority", "title", "updateTime", "-dueDate", "-priority", "-title", "-updateTime"],
+    Field(description="Sort key; prefix - for descending"),
+]
+Keyword = Annotated[str, Field(min_length=1, max_length=200, description="Keywords, all in title, description or tags")]

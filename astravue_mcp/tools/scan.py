@@ -1,0 +1,201 @@
+"""The scan engine: every task of the projects in scope that matches, page by page, concurrently.
+
+The API has no cross-project search, so a scan fans out: spaces -> projects -> each project's task
+pages. A project that fails is reported in ``skipped`` instead of failing the whole answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Generic, TypeVar
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, ValidationError
+
+from astravue_mcp.api import models
+from astravue_mcp.errors import AstravueError
+from astravue_mcp.tools.concurrency import failure, fan_out
+from astravue_mcp.tools.outputs import is_done
+from astravue_mcp.tools.registry import Out
+from astravue_mcp.tools.request import api
+from astravue_mcp.tools.scope import ProjectRef, projects_in_scope
+from astravue_mcp.tools.task_api import TaskQuery, fetch_project_tasks
+
+SCAN_PAGE_SIZE = 200
+MAX_PAGES = 100
+"""Per project: a guard against an API that ignores the page parameter and repeats itself."""
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class TaskHits(Out, Generic[T]):
+    items: list[T]
+    total: int | None = None
+    projects: int
+    truncated: bool | None = None
+    hint: str | None = None
+    skipped: list[str] | None = None
+
+    def text(self) -> str:
+        found = f"{self.total}" if self.total is not None else f"more than {len(self.items)}"
+        lines = [f"{len(self.items)} of {found} task(s) in {self.projects} project(s)"]
+        if self.hint:
+            lines.append(self.hint)
+        lines += [f"skipped {s}" for s in self.skipped or []]
+        lines += [f"- {item.text() if isinstance(item, Out) else item}" for item in self.items]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- scanning tasks
+@dataclass
+class Filters:
+    """What a task must match, checked here (the API's filter parameter names are guesses).
+
+    Owner and due range also go to the API to save pages. Status and priority do not: they are
+    labels of each project's own workflow, and a project without that label has no match rather
+    than being an invalid request.
+    """
+
+    keyword: str | None = None
+    status: str | None = None
+    priority: str | None = None
+    owner_id: int | None = None
+    due_from: datetime | None = None
+    due_to: datetime | None = None
+    open_only: bool = False
+
+    def query(self) -> TaskQuery:
+        return TaskQuery(owner_id=self.owner_id, due_from=self.due_from, due_to=self.due_to)
+
+    def match(self, task: models.Task) -> bool:
+        if self.open_only and is_done(task):
+            return False
+        if self.status and (task.status is None or task.status.status_name.lower() != self.status.lower()):
+            return False
+        if self.priority and (task.priority is None or task.priority.priority_label.lower() != self.priority.lower()):
+            return False
+        if self.owner_id is not None and self.owner_id not in {u.user_id for u in task.owners or []}:
+            return False
+        if (self.due_from or self.due_to) and task.due_date is None:
+            return False
+        if self.due_from and task.due_date and task.due_date < self.due_from:
+            return False
+        if self.due_to and task.due_date and task.due_date > self.due_to:
+            return False
+        text = _haystack(task)
+        return all(word in text for word in (self.keyword or "").lower().split())
+
+    def prefilter(self) -> Callable[[Any], bool] | None:
+        """A check on the raw answer, so tasks without the keywords are never validated."""
+        words = (self.keyword or "").lower().split()
+        if not words:
+            return None
+
+        def keep(raw: Any) -> bool:
+            text = models.searchable_text(raw).lower()
+            return all(word in text for word in words)
+
+        return keep
+
+
+def _haystack(task: models.Task) -> str:
+    return " ".join([task.task_title, task.description or "", *(task.tags or [])]).lower()
+
+
+def whole_day(value: datetime | None) -> datetime | None:
+    """An upper bound given as a bare date means the end of that day."""
+    if value is not None and value.timetz().replace(tzinfo=None) == time():
+        return value + timedelta(days=1) - timedelta(microseconds=1)
+    return value
+
+
+@dataclass
+class ProjectScan:
+    ref: ProjectRef
+    tasks: list[models.Task]
+    error: str | None = None
+
+
+@dataclass
+class Scan:
+    projects: list[ProjectScan]
+    skipped: list[str]
+    stopped: bool = False
+
+    @property
+    def tasks(self) -> list[models.Task]:
+        return [t for p in self.projects for t in p.tasks]
+
+    def all_skipped(self) -> list[str] | None:
+        failed = [f"project {p.ref.project_id} (space {p.ref.space_id}): {p.error}" for p in self.projects if p.error]
+        return self.skipped + failed or None
+
+
+@dataclass
+class Cap:
+    """Shared by a search's concurrent project scans: stop paging once more than ``limit`` matched."""
+
+    limit: int | None = None
+    found: int = 0
+
+    @property
+    def reached(self) -> bool:
+        return self.limit is not None and self.found > self.limit
+
+
+async def project_tasks(ctx: Context, ref: ProjectRef, filters: Filters, cap: Cap | None = None) -> list[models.Task]:
+    """Every task of one project that matches, page by page (until the cap is reached)."""
+    cap = cap or Cap()
+    matched: list[models.Task] = []
+    for page in range(1, MAX_PAGES + 1):
+        if cap.reached:
+            break
+        batch = await fetch_project_tasks(
+            api(ctx), ref.space_id, ref.project_id, filters.query(), page, SCAN_PAGE_SIZE, keep=filters.prefilter()
+        )
+        found = [t for t in batch.tasks if filters.match(t)]
+        matched += found
+        cap.found += len(found)
+        if not batch.has_more or not batch.tasks:
+            break
+    return matched
+
+
+async def scan(
+    ctx: Context,
+    filters: Filters,
+    space_id: int | None = None,
+    project_id: int | None = None,
+    cap: int | None = None,
+) -> Scan:
+    """Matching tasks of every project in scope; with ``cap``, stop once more than ``cap`` were found."""
+    refs, skipped = await projects_in_scope(ctx, space_id, project_id)
+    budget = Cap(cap)
+
+    async def one(ref: ProjectRef) -> ProjectScan:
+        try:
+            return ProjectScan(ref, await project_tasks(ctx, ref, filters, budget))
+        except (AstravueError, ValidationError) as exc:
+            return ProjectScan(ref, [], failure(exc))
+
+    def progress(ref: ProjectRef, result: ProjectScan) -> str:
+        return f"{ref.name}: " + ("skipped" if result.error else f"{len(result.tasks)} match(es)")
+
+    return Scan(await fan_out(ctx, refs, one, progress), skipped, stopped=budget.reached)
+
+
+def hits(items: list[T], scan_: Scan, limit: int, exact: bool = True) -> TaskHits[T]:
+    total = len(items) if exact else None
+    truncated = len(items) > limit
+    return TaskHits[T](
+        items=items[:limit],
+        total=total,
+        projects=len(scan_.projects),
+        truncated=truncated or None,
+        hint="More matched than the limit: narrow with space_id or filters, or raise limit (max 200)."
+        if truncated
+        else None,
+        skipped=scan_.all_skipped(),
+    )

@@ -129,7 +129,8 @@ def report(r: dict[str, Any]) -> str:
             f"(budget {r['rate_limit_per_min']}/min)",
             table(["mode", "concurrency", "median wall ms", "server CPU ms"], rows),
             f"ratio {r['ratio']:.3f}; target <= 0.25: {verdict(r['target']['met'])}",
-            f"floor (3 latency rounds + server CPU) {r['floor_s'] * 1000:.0f} ms = {r['floor_ratio']:.3f} of sequential",
+            f"floor (3 latency rounds + server CPU) {r['floor_s'] * 1000:.0f} ms"
+            f" = {r['floor_ratio']:.3f} of sequential",
         ]
     )
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from astravue_mcp.config import Settings, SettingsError, listed, load_settings
 from astravue_mcp.http_app import create_http_app, is_loopback
+from astravue_mcp.redact import setup_logging
 
 LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
@@ -56,8 +57,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
 @cache
 def _app() -> ASGIApp:
-    from astravue_mcp.cli import setup_logging
-
     settings = load_settings()
     setup_logging(settings.log_level)  # the same redacting stderr logging as the CLI
     return create_app(settings)

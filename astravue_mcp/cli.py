@@ -13,11 +13,11 @@ import json
 import logging
 import os
 import sys
-import warnings
 from typing import Any
 
 from astravue_mcp import __version__
 from astravue_mcp.config import Settings, SettingsError, load_settings
+from astravue_mcp.redact import setup_logging
 
 log = logging.getLogger("astravue_mcp")
 
@@ -71,18 +71,6 @@ def parser() -> argparse.ArgumentParser:
     doctor.add_argument("--sandbox", action="store_true", help="run the checks against the embedded sandbox")
     doctor.add_argument("--refresh", action="store_true", help="also try a token refresh (rotates the token)")
     return root
-
-
-def setup_logging(level: str) -> None:
-    from astravue_mcp.redact import RedactingFilter
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-    # Library warnings are log lines too: route them to stderr, never to stdout.
-    logging.captureWarnings(True)
-    warnings.simplefilter("default" if level == "DEBUG" else "ignore")
 
 
 def main(argv: list[str] | None = None) -> int:

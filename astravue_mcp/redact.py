@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import warnings
 
 _SECRETS: set[str] = set()
 
@@ -50,3 +52,14 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         record.msg, record.args = clean, None
         return True
+
+
+def setup_logging(level: str) -> None:
+    """Every process's logging: redacted lines on stderr (stdout may be the MCP wire)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Library warnings are log lines too: route them to stderr, never to stdout.
+    logging.captureWarnings(True)
+    warnings.simplefilter("default" if level == "DEBUG" else "ignore")

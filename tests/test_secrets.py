@@ -215,8 +215,7 @@ def test_the_stderr_log_scrubs_secrets_in_messages_tracebacks_and_warnings(capsy
     import logging
     import warnings
 
-    from astravue_mcp.cli import setup_logging
-    from astravue_mcp.redact import register_secret
+    from astravue_mcp.redact import register_secret, setup_logging
 
     opaque = "opaque-refresh-9f8e7d6c5b4a"  # not shaped like anything: caught because it is registered
     register_secret(opaque)

@@ -36,6 +36,7 @@ from astravue_mcp.auth import oidc
 from astravue_mcp.auth.store import StoreError, TokenSet, TokenStore, reopen_store, store_spec
 from astravue_mcp.config import Settings
 from astravue_mcp.errors import LOGIN_HINT, AstravueError, AuthError
+from astravue_mcp.redact import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,6 @@ async def _helper(request: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     """The helper: a JSON request on stdin, one JSON answer on stdout (the server may be gone by then)."""
     request = json.loads(sys.stdin.read())
-    from astravue_mcp.cli import setup_logging
-
     setup_logging(str(request["settings"].get("log_level", "WARNING")))
     try:
         answer = anyio.run(_helper, request)

@@ -18,6 +18,7 @@ from astravue_mcp.api import endpoints, models
 from astravue_mcp.errors import ApiError, InvalidArguments
 from astravue_mcp.tools.args import Limit, PageNo, ProjectId, TaskId, When
 from astravue_mcp.tools.dates import moment
+from astravue_mcp.tools.durations import is_running, ms_to_hours, ms_to_minutes
 from astravue_mcp.tools.outputs import Deleted, ListOut, listing, slice_page
 from astravue_mcp.tools.registry import Out, tool
 from astravue_mcp.tools.request import api, confirm
@@ -38,23 +39,12 @@ def _invalid(tool_name: str, problem: str) -> InvalidArguments:
 
 
 # ---------------------------------------------------------------- outputs
-MS_PER_MINUTE = 60_000
-
-
 def _number(value: float) -> float | int:
     return int(value) if value == int(value) else value
 
 
 # Whole minutes go out as integers (90, not 90.0); the schema still says "number".
 Minutes = Annotated[float, PlainSerializer(_number)]
-
-
-def ms_to_minutes(ms: int | None) -> float:
-    return round((ms or 0) / MS_PER_MINUTE, 1)
-
-
-def ms_to_hours(ms: int) -> float:
-    return round(ms / (60 * MS_PER_MINUTE), 2)
 
 
 class EntryOut(Out):
@@ -68,10 +58,6 @@ class EntryOut(Out):
     notes: str | None = None
     running: bool | None = None
     user: str | None = None
-
-
-def is_running(entry: models.TimeEntry) -> bool:
-    return bool(entry.running) or (entry.end_time is None and entry.start_time is not None)
 
 
 def entry_out(entry: models.TimeEntry) -> EntryOut:

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx2
 
-from astravue_mcp import __version__, prompts, resources
+from astravue_mcp import __version__, prompts, resources, views
 from astravue_mcp.catalogue import Catalogue, CatalogueServer
 from astravue_mcp.config import SANDBOX_URL, Settings
 from astravue_mcp.state import AppState
@@ -50,6 +50,8 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         lifespan=lifespan,
         log_level=settings.log_level,
         middleware=[resources.bind_request],
+        # The MCP Apps extension: the views' ui:// pages and the capability; their tools are in the catalogue.
+        extensions=[views.apps()],
     )
     resources.register(server)
     prompts.register(server, catalogue.names())

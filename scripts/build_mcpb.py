@@ -42,7 +42,9 @@ def server_tools() -> list[dict[str, str]]:
 
     async def listing() -> list[dict[str, str]]:
         tools = await sandbox_server(load_settings({})).list_tools()
-        return [{"name": t.name, "description": t.description or ""} for t in tools]
+        # Tools only the interactive views call (MCP Apps visibility ["app"]) are not offered to the model.
+        shown = [t for t in tools if "model" in ((t.meta or {}).get("ui") or {}).get("visibility", ["model"])]
+        return [{"name": t.name, "description": t.description or ""} for t in shown]
 
     return anyio.run(listing)
 

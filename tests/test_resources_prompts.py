@@ -43,7 +43,8 @@ async def read_error(client: Client, uri: str) -> str:
 
 # ---------------------------------------------------------------- listing
 async def test_static_resources_are_listed(mcp_client: Client) -> None:
-    listed = (await mcp_client.list_resources()).resources
+    # The ui:// pages of the interactive views are listed too (tests/test_views.py checks them).
+    listed = [r for r in (await mcp_client.list_resources()).resources if str(r.uri).startswith("astravue:")]
     assert [(str(r.uri), r.name, r.title, r.mime_type) for r in listed] == [
         ("astravue://spaces", "spaces", "Spaces", "text/plain"),
         ("astravue://me", "me", "Me", "text/plain"),
@@ -65,7 +66,7 @@ async def test_resource_templates_are_listed(mcp_client: Client) -> None:
 
 async def test_read_only_keeps_every_resource() -> None:
     async with sandbox_client(read_only=True) as client:
-        assert len((await client.list_resources()).resources) == 4
+        assert sum(str(r.uri).startswith("astravue:") for r in (await client.list_resources()).resources) == 4
         assert len((await client.list_resource_templates()).resource_templates) == 3
         assert (await read(client, "astravue://spaces")).startswith("3 item(s) of 3")
 

@@ -17,7 +17,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("commands, transports and checks", ("astravue_mcp.http_app", "astravue_mcp.doctor", "astravue_mcp.auth.commands")),
     ("server assembly", ("astravue_mcp.server",)),
     ("catalogue, resources, prompts", ("astravue_mcp.catalogue", "astravue_mcp.resources", "astravue_mcp.prompts")),
-    ("tool areas and their machinery", ("astravue_mcp.tools", "astravue_mcp.surface", "astravue_mcp.schemas")),
+    (
+        "tool areas and their machinery",
+        ("astravue_mcp.tools", "astravue_mcp.surface", "astravue_mcp.schemas", "astravue_mcp.views"),
+    ),
     ("per-server state and identity", ("astravue_mcp.state", "astravue_mcp.identity")),
     ("embedded sandbox", ("astravue_mcp.sandbox",)),
     ("API client", ("astravue_mcp.api",)),

@@ -5,7 +5,7 @@ imports the modules named in :data:`AREAS` when it needs their tools. Every othe
 shared machinery (arguments, outputs, the scan engine, ...) that areas import, never an area itself.
 """
 
-AREAS = ("spaces", "projects", "tasks", "personal", "collaboration", "timers", "notifications", "insights")
+AREAS = ("spaces", "projects", "tasks", "personal", "collaboration", "timers", "notifications", "insights", "views")
 """The modules under ``astravue_mcp.tools`` that declare tools: adding an area is adding its name here."""
 
 TOOLSETS: dict[str, str] = {
@@ -17,5 +17,6 @@ TOOLSETS: dict[str, str] = {
     "time": "timers, time entries and timesheets",
     "notifications": "notifications and mentions",
     "insights": "cross-project search, overdue and scheduled tasks, counts, bulk changes",
+    "views": "interactive views (MCP Apps): task board, my tasks, project overview",
 }
-DEFAULT_TOOLSETS = ("spaces", "projects", "tasks", "personal", "collaboration", "time", "notifications", "insights")
+DEFAULT_TOOLSETS = tuple(TOOLSETS)

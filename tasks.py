@@ -2,7 +2,8 @@
 """Developer entry point that needs nothing but Python 3.11+.
 
     python3 tasks.py demo     # venv + install, then the server on the embedded sandbox, answering a call
-    python3 tasks.py test     # venv + install (Python and the test suite's Node packages), then every test
+    python3 tasks.py test     # venv + install (Python, the test suite's Node packages, Debian's headless
+                              # Chromium when missing), then every test
     python3 tasks.py bench    # the benchmarks under bench/, results in bench/results/
     python3 tasks.py surface  # after changing the package: regenerate astravue_mcp/surface.json
 
@@ -65,6 +66,34 @@ def ensure_node() -> None:
         stamp.write_text(digest.hexdigest())
 
 
+BROWSER_PACKAGE = "chromium-headless-shell"
+BROWSER_PATHS = (Path("/usr/lib/chromium/chromium-headless-shell"), Path("/usr/bin/chromium-headless-shell"))
+
+
+def ensure_browser() -> None:
+    """Debian's headless Chromium for the views' browser tests (Playwright's own download is not used)."""
+    if shutil.which(BROWSER_PACKAGE) or any(p.exists() for p in BROWSER_PATHS):
+        return
+    apt = shutil.which("apt-get")
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if apt is None or not is_root:
+        why = "apt-get is not available" if apt is None else "installing needs root"
+        print(
+            f"WARNING: {BROWSER_PACKAGE} is missing and {why}: the browser tests of the MCP Apps views will be "
+            f"SKIPPED. Install it with `sudo apt-get install -y {BROWSER_PACKAGE}`.",
+            file=sys.stderr,
+        )
+        return
+    print(f"Installing Debian's {BROWSER_PACKAGE} (headless Chromium) for the views' browser tests", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        for command in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", BROWSER_PACKAGE]):
+            print("+", " ".join(command), file=sys.stderr, flush=True)
+            subprocess.run(command, check=True, env=env)
+    except subprocess.CalledProcessError as exc:
+        print(f"WARNING: could not install {BROWSER_PACKAGE} ({exc}): browser tests will be SKIPPED.", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     if command == "demo":
@@ -73,6 +102,7 @@ def main(argv: list[str]) -> int:
     if command == "test":
         ensure_venv()
         ensure_node()
+        ensure_browser()
         return subprocess.call([str(PY), "-m", "pytest", *argv[1:]], cwd=ROOT)
     if command == "surface":
         ensure_venv()

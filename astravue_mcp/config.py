@@ -76,7 +76,8 @@ class Settings(BaseModel):
     read_timeout: float = Field(30.0, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
     retry_budget: float = Field(20.0, ge=0)
-    rate_limit: int = Field(100, ge=1)
+    call_timeout: float = Field(30.0, gt=0, le=3600)
+    rate_limit: int = Field(100, ge=0)
     max_concurrency: int = Field(8, ge=1, le=64)
     toolsets: str | None = None
     tools: str | None = None
@@ -122,12 +123,17 @@ class Settings(BaseModel):
                 raise SettingsError(f"{ENV_BY_FIELD[name]} is not set: {HELP[name]}")
 
     def sandboxed(self, api_url: str) -> Settings:
-        """These settings pointed at a sandbox: its URL, its token and its org."""
+        """These settings pointed at a sandbox: its URL, its token and its org.
+
+        The client-side rate budget protects the real API; against a sandbox it is off unless the
+        settings set one explicitly (a test of the budget does).
+        """
         return self.model_copy(
             update={
                 "api_url": api_url,
                 "access_token": SecretStr(SANDBOX_TOKEN),
                 "org_id": self.org_id or SANDBOX_ORG_ID,
+                "rate_limit": self.rate_limit if "rate_limit" in self.model_fields_set else 0,
             }
         )
 

@@ -439,8 +439,13 @@ def _first(data: Any, model: type[Any], attribute: str) -> int | None:
 # ------------------------------------------------------------------ limits
 def check_limits(section: Section, settings: Settings) -> None:
     s = settings
-    section.add("ok", "rate budget", f"{s.rate_limit} requests/min client-side, {s.max_concurrency} calls in parallel")
-    section.add("ok", "timeouts", f"connect {s.connect_timeout:g} s, read {s.read_timeout:g} s per API call")
+    budget = f"{s.rate_limit} requests/min client-side" if s.rate_limit else "off (no client-side budget)"
+    section.add("ok", "rate budget", f"{budget}, {s.max_concurrency} calls in parallel")
+    section.add(
+        "ok",
+        "timeouts",
+        f"connect {s.connect_timeout:g} s, read {s.read_timeout:g} s per API call, {s.call_timeout:g} s per tool call",
+    )
     section.add("ok", "retries", f"up to {s.max_retries} for safe calls, within {s.retry_budget:g} s")
 
 

@@ -6,12 +6,15 @@ test_reliability.py; here a scripted transport pins each rule exactly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import anyio
 import httpx2
 import pytest
 
-from astravue_mcp.api.client import AstravueClient, RateBudget
+from astravue_mcp.api.client import AstravueClient
+from astravue_mcp.api.limits import BudgetSpent, CallScope, RateBudget
 from astravue_mcp.auth import BearerAuth
 from astravue_mcp.config import load_settings
 from astravue_mcp.errors import ApiError, AuthError
@@ -183,14 +186,70 @@ async def test_non_json_body_names_the_endpoint() -> None:
         await client.call("list_spaces")
 
 
+async def test_a_create_is_never_resent_after_a_429() -> None:
+    """Pinned bug: a create was resent after a 429 with a short Retry-After (an API may have applied it)."""
+    client, seen = client_with(lambda r: httpx2.Response(429, headers={"Retry-After": "0"}))
+    with pytest.raises(ApiError, match="rate limit was hit while trying to create space: retry after 0 s"):
+        await client.call("create_space", body={"spaceName": "Once"})
+    assert [r.method for r in seen] == ["POST"]
+
+
 async def test_rate_budget_blocks_beyond_the_window() -> None:
     budget = RateBudget(3, window=0.2)
-    import time
-
     started = time.monotonic()
     for _ in range(4):
         await budget.acquire()
     assert time.monotonic() - started >= 0.19
+
+
+async def test_rate_budget_waits_with_progress_and_never_past_its_bound() -> None:
+    notes: list[tuple[float, float | None, str]] = []
+
+    async def report(progress: float, total: float | None, message: str) -> None:
+        notes.append((progress, total, message))
+
+    budget = RateBudget(1, window=0.6, max_wait=1.0)
+    await budget.acquire()
+    started = time.monotonic()
+    await budget.acquire(CallScope(30, report=report))  # a slot frees within the bound: waited out
+    assert 0.5 <= time.monotonic() - started < 0.9
+    assert notes == [(0.001, None, "waiting 1 s for the rate budget (1 requests/min)")]
+
+    slow = RateBudget(1, window=30, max_wait=1.0)
+    await slow.acquire()
+    started = time.monotonic()
+    with pytest.raises(BudgetSpent) as spent:  # it would not: refused at once with the time to retry
+        await slow.acquire(CallScope(30))
+    assert time.monotonic() - started < 0.1
+    assert spent.value.retry_after == 30
+    assert str(spent.value) == "the rate budget of 1 API requests a minute (ASTRAVUE_RATE_LIMIT) is spent"
+
+    with pytest.raises(BudgetSpent, match=r"^the call's time limit of 0.5 s \(ASTRAVUE_CALL_TIMEOUT\) would pass"):
+        short = RateBudget(1, window=0.8)
+        await short.acquire()
+        await short.acquire(CallScope(0.5))
+
+
+async def test_rate_budget_serves_the_session_that_used_least_first() -> None:
+    """Pinned bug: one session's queued requests made every other session wait behind them (FIFO)."""
+    budget = RateBudget(4, window=0.6, max_wait=5)
+    granted: list[tuple[str, float]] = []
+    started = time.monotonic()
+
+    async def take(session: str) -> None:
+        await budget.acquire(CallScope(30, session=session))
+        granted.append((session, time.monotonic() - started))
+
+    for _ in range(4):
+        await take("busy")
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(take, "busy")
+        await anyio.sleep(0.05)
+        group.start_soon(take, "other")  # arrives last, but has used nothing
+    order = [session for session, _ in granted[4:]]
+    assert order[0] == "other", granted
+    assert dict(granted)["other"] < 0.75  # in the first slot that freed, not a window later
 
 
 async def test_a_success_of_the_wrong_shape_is_a_clear_tool_error() -> None:

@@ -60,8 +60,8 @@ def test_sandbox_is_all_green(capsys: pytest.CaptureFixture[str], monkeypatch: p
     assert set(READS) <= answered, f"not every read endpoint was checked: {set(READS) - answered}"
     assert "ok  org 1" in out and "accepted (3 spaces visible)" in out
     assert "GET /v1/spaces/1/projects/1/tasks/2/subtasks" in out  # a task that has subtasks was found
-    assert "rate budget  100 requests/min client-side, 8 calls in parallel" in out
-    assert "timeouts  connect 5 s, read 30 s per API call" in out
+    assert "rate budget  off (no client-side budget), 8 calls in parallel" in out  # the sandbox needs none
+    assert "timeouts  connect 5 s, read 30 s per API call, 30 s per tool call" in out
     assert out.rstrip().endswith("Verdict: OK (26 ok, 1 skip).")
 
 

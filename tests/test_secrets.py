@@ -203,7 +203,7 @@ def test_settings_errors_never_show_a_secret_value() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({"ASTRAVUE_HTTP_TOKEN": "", "ASTRAVUE_ACCESS_TOKEN": "tok"}, org_id=-5)
     assert "tok" not in str(caught.value)
-    env = {"ASTRAVUE_CLIENT_SECRET": "s3cr3t-value-xyz", "ASTRAVUE_RATE_LIMIT": "0"}
+    env = {"ASTRAVUE_CLIENT_SECRET": "s3cr3t-value-xyz", "ASTRAVUE_RATE_LIMIT": "-1"}
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert "s3cr3t-value-xyz" not in str(caught.value)

@@ -197,7 +197,7 @@ def test_stdout_stays_pure_when_the_process_crashes(sandbox: SandboxServer, laun
 
 
 def test_a_configuration_error_writes_nothing_to_stdout(sandbox: SandboxServer) -> None:
-    env = server_env(sandbox.url, ASTRAVUE_RATE_LIMIT="0")
+    env = server_env(sandbox.url, ASTRAVUE_RATE_LIMIT="-1")
     done = subprocess.run(
         [sys.executable, "-m", "astravue_mcp", "serve"], env=env, capture_output=True, timeout=30, input=b""
     )

@@ -8,9 +8,9 @@ operation from :data:`ENDPOINTS` and get back the envelope's ``data``.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
-from collections import deque
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,6 +22,7 @@ import pydantic_core
 from astravue_mcp import __version__
 from astravue_mcp.api import models
 from astravue_mcp.api.endpoints import ENDPOINTS, Endpoint
+from astravue_mcp.api.limits import BudgetSpent, CallScope, RateBudget, current_call
 from astravue_mcp.config import Settings
 from astravue_mcp.errors import LOGIN_HINT, ApiError, AstravueError
 
@@ -30,35 +31,12 @@ log = logging.getLogger("astravue_mcp.api")
 RETRYABLE_STATUS = {502, 503, 504}
 IDEMPOTENT = {"GET", "PUT", "DELETE"}
 SHORT_RETRY_AFTER = 10.0
-"""A 429 whose Retry-After is at most this many seconds is waited out; a longer one is reported."""
+"""A 429 to a read, update or delete whose Retry-After is at most this many seconds is waited out.
 
-
-class RateBudget:
-    """At most ``per_minute`` requests in any sliding 60 s window; callers wait for a free slot."""
-
-    def __init__(self, per_minute: int, window: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self._sent: deque[float] = deque()
-        self._lock = anyio.Lock()
-
-    async def acquire(self) -> None:
-        if not self._lock.locked() and self._take(time.monotonic()):
-            return  # fast path: nobody is waiting and a slot is free (no await between check and take)
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if self._take(now):
-                    return
-                await anyio.sleep(self.window - (now - self._sent[0]))
-
-    def _take(self, now: float) -> bool:
-        while self._sent and now - self._sent[0] >= self.window:
-            self._sent.popleft()
-        if len(self._sent) < self.per_minute:
-            self._sent.append(now)
-            return True
-        return False
+Never for a create: whether an API applied a write before answering 429 cannot be known, and a
+resent create would make a second task."""
+LAST_MOMENT = 0.05
+"""Less time than this left in a call: not worth sending a request."""
 
 
 def _humanize(operation: str) -> str:
@@ -90,7 +68,8 @@ class AstravueClient:
         if settings.org_id is not None:
             headers["X-Org-Id"] = str(settings.org_id)
         self.auth = auth
-        self.budget = RateBudget(settings.rate_limit)
+        # 0: no client-side budget (the embedded sandbox, unless a test sets one).
+        self.budget = RateBudget(settings.rate_limit) if settings.rate_limit else None
         self._http = httpx2.AsyncClient(
             base_url=settings.api_url,
             auth=auth,
@@ -121,22 +100,46 @@ class AstravueClient:
         ids = dict(ids or {})
         url = endpoint.url(**ids)
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        scope = current_call()
         deadline = time.monotonic() + self.settings.retry_budget
+        if scope is not None:
+            deadline = min(deadline, scope.deadline)  # retries never outlast the tool call
         attempt = 0
         uncertain = False
         while True:
             attempt += 1
-            await self.budget.acquire()
+            if self.budget is not None:
+                try:
+                    await self.budget.acquire(scope)
+                except BudgetSpent as exc:
+                    raise ApiError(
+                        f"Could not {_humanize(operation)}, not sent: {exc}. Retry in {exc.retry_after} s.",
+                        None,
+                        operation,
+                        outcome_unknown=uncertain and endpoint.method != "GET",
+                        retry_after=float(exc.retry_after),
+                    ) from None
+            timeout = self._timeout(scope)
+            if timeout is None:
+                raise ApiError(
+                    f"Could not {_humanize(operation)}: {scope.limit_text if scope else 'the time limit'} was reached"
+                    f"{'' if attempt == 1 else ' while retrying'}. Narrow the request or try again.",
+                    None,
+                    operation,
+                    outcome_unknown=uncertain and endpoint.method != "GET",
+                )
             started = time.monotonic()
             try:
-                response = await self._http.request(endpoint.method, url, params=query or None, json=body)
+                response = await self._http.request(
+                    endpoint.method, url, params=query or None, json=body, timeout=timeout
+                )
             except AstravueError:
                 raise
             except httpx2.TimeoutException as exc:
                 # A connect timeout never reached the server; a read timeout may have.
                 sent = not isinstance(exc, httpx2.ConnectTimeout)
                 uncertain |= sent
-                failure = f"Astravue did not answer in time ({self._timeout_text(exc)})"
+                failure = f"Astravue did not answer in time ({self._timeout_text(exc, timeout)})"
             except httpx2.TransportError as exc:
                 sent = not isinstance(exc, httpx2.ConnectError)
                 uncertain |= sent
@@ -154,7 +157,7 @@ class AstravueClient:
                     if self._may_retry(attempt, deadline):
                         await self._backoff(attempt, deadline)
                         continue
-                if response.status_code == 429:
+                if response.status_code == 429 and endpoint.method in IDEMPOTENT:
                     wait = _retry_after(response)
                     if wait is not None and wait <= SHORT_RETRY_AFTER and self._may_retry(attempt, deadline, wait):
                         await anyio.sleep(wait)
@@ -176,9 +179,24 @@ class AstravueClient:
         delay = min(4.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
         await anyio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
-    def _timeout_text(self, exc: Exception) -> str:
+    def _timeout(self, scope: CallScope | None) -> httpx2.Timeout | Any:
+        """This attempt's timeouts: the settings', cut to what is left of the call (None: nothing is left)."""
+        if scope is None:
+            return httpx2.USE_CLIENT_DEFAULT
+        left = scope.remaining()
+        if left < LAST_MOMENT:
+            return None
+        if left >= self.settings.read_timeout:
+            return httpx2.USE_CLIENT_DEFAULT
+        return httpx2.Timeout(left, connect=min(self.settings.connect_timeout, left))
+
+    def _timeout_text(self, exc: Exception, timeout: httpx2.Timeout | Any) -> str:
         if isinstance(exc, httpx2.ConnectTimeout):
-            return f"no connection within {self.settings.connect_timeout:g} s"
+            limit = timeout.connect if isinstance(timeout, httpx2.Timeout) else self.settings.connect_timeout
+            return f"no connection within {limit:g} s"
+        if isinstance(timeout, httpx2.Timeout) and timeout.read is not None:
+            scope = current_call()
+            return f"no answer in the {timeout.read:.1f} s left under {scope.limit_text if scope else 'the time limit'}"
         return f"no answer within {self.settings.read_timeout:g} s"
 
     # ------------------------------------------------------------ answers
@@ -273,7 +291,7 @@ class AstravueClient:
             text = f"Astravue refused to {what}: {api_message or 'the request conflicts with the current state'}."
         elif status == 429:
             wait = _retry_after(response)
-            after = f"retry after {wait:.0f} s" if wait is not None else "wait a minute before retrying"
+            after = f"retry after {math.ceil(wait)} s" if wait is not None else "wait a minute before retrying"
             return ApiError(
                 f"Astravue's rate limit was hit while trying to {what}: {after}.", status, operation, retry_after=wait
             )

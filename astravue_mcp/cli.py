@@ -108,8 +108,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     gc.freeze()
     gc.enable()
     if args.transport == "stdio":
+        from astravue_mcp.stdio import answering_every_line
+
         try:
-            server.run("stdio")
+            with answering_every_line():
+                server.run("stdio")
         finally:
             _divert_stray_stdout()
         return 0

@@ -161,3 +161,66 @@ def test_stdio_without_login_answers_with_the_login_hint(tmp_path) -> None:
     finally:
         server.close()
     assert_pure_jsonrpc(server.stdout)
+
+
+NOT_A_MESSAGE = "Invalid Request: not a JSON-RPC 2.0 request, notification or response"
+BATCH = "Invalid Request: batches are not supported, send one message per line"
+# What the SDK's stdio transport used to drop without a word (the client then waited forever),
+# with the answer each line now gets, as over Streamable HTTP.
+MALFORMED: list[tuple[bytes, dict]] = [
+    (b"not json", {"id": None, "code": -32700, "message": "Parse error: expected ident at line 1 column 2"}),
+    (
+        b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"n":' + b"9" * 4301 + b"}}",
+        {"id": None, "code": -32700, "message": "Parse error: number out of range at line 1 column 4356"},
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":8,"method":"ping","params":{"x":' + b"[" * 300 + b"]" * 300 + b"}}",
+        {"id": None, "code": -32700, "message": "Parse error: recursion limit exceeded at line 1 column 254"},
+    ),
+    (
+        b'[{"jsonrpc":"2.0","id":9,"method":"ping"}]',
+        {"id": None, "code": -32600, "message": BATCH},
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":10,"method":"tools/call","params":"x"}',
+        {"id": 10, "code": -32600, "message": NOT_A_MESSAGE},
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":true,"method":"tools/call","params":{"name":"astravue_delete_space"}}',
+        {"id": None, "code": -32600, "message": "Invalid Request: the id must be a string or an integer"},
+    ),
+    (
+        b'{"jsonrpc":"2.0","method":5}',
+        {"id": None, "code": -32600, "message": NOT_A_MESSAGE},
+    ),
+]
+
+
+def test_every_line_that_is_not_a_message_gets_a_json_rpc_error(sandbox_url: str) -> None:
+    """Pinned bug: these lines got no answer at all over stdio."""
+    server = StdioServer(server_env(sandbox_url))
+    try:
+        initialize(server)
+        assert server.proc.stdin is not None
+        for line, expected in MALFORMED:
+            server.proc.stdin.write(line + b"\n")
+            server.proc.stdin.flush()
+            answer = json.loads(server.lines.get(timeout=10))
+            assert answer == {
+                "jsonrpc": "2.0",
+                "id": expected["id"],
+                "error": {"code": expected["code"], "message": expected["message"]},
+            }, line[:80]
+        # Blank lines are not messages and need no answer; a CRLF line is one message; the session carries on.
+        server.proc.stdin.write(b"\n  \n")
+        assert server.send("ping") == {"jsonrpc": "2.0", "id": server._id, "result": {}}
+        server.proc.stdin.write(b'{"jsonrpc":"2.0","id":"crlf","method":"ping"}\r\n')
+        server.proc.stdin.flush()
+        assert json.loads(server.lines.get(timeout=10)) == {"jsonrpc": "2.0", "id": "crlf", "result": {}}
+        tools = server.send("tools/list")  # a long answer still arrives whole
+        assert tools is not None and len(tools["result"]["tools"]) > 30
+    finally:
+        stderr = server.close()
+    assert "Traceback" not in stderr
+    assert_pure_jsonrpc(server.stdout)
+    assert server.proc.returncode == 0

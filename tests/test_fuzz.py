@@ -11,16 +11,21 @@ enough for the whole file to take seconds.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import anyio.from_thread
+import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.client import Client
 
+from astravue_mcp.api import models
+from astravue_mcp.api.endpoints import ENDPOINTS
 from astravue_mcp.catalogue import load_specs
 from tests.support import sandbox_client
 
@@ -234,3 +239,57 @@ def test_limits_are_named(
     portal, client, _, _ = fuzz_client
     result = portal.call(_call_bounded, client, tool, args)
     assert result.is_error and result.content[0].text == text
+
+
+# ---------------------------------------------------------------- the sandbox itself
+WRITES = sorted(name for name, endpoint in ENDPOINTS.items() if endpoint.method != "GET")
+WIRE_SCHEMAS = [
+    model.model_json_schema(by_alias=True).get("properties", {})
+    for model in vars(models).values()
+    if isinstance(model, type) and issubclass(model, models.Wire) and model is not models.Wire
+]
+WIRE_FIELDS = sorted({name for properties in WIRE_SCHEMAS for name in properties})
+MOMENT_FIELDS = sorted({name for properties in WIRE_SCHEMAS for name, p in properties.items() if "date-time" in str(p)})
+EDGE_MOMENTS = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01", "9999-12-31", "2024-02-30"]
+
+
+@pytest.fixture(scope="module")
+def sandbox_portal() -> Iterator[tuple[Any, httpx2.AsyncClient, ErrorLog]]:
+    from astravue_mcp.config import SANDBOX_ORG_ID, SANDBOX_TOKEN
+    from astravue_mcp.sandbox import create_app
+
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    headers = {"Authorization": f"Bearer {SANDBOX_TOKEN}", "X-Org-Id": str(SANDBOX_ORG_ID)}
+    api = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=create_app()), base_url="http://sb", headers=headers)
+    try:
+        with anyio.from_thread.start_blocking_portal() as portal, portal.wrap_async_context_manager(api):
+            yield portal, api, errors
+    finally:
+        logging.getLogger().removeHandler(errors)
+
+
+@pytest.mark.parametrize("operation", WRITES)
+def test_the_sandbox_answers_odd_writes_without_a_500(
+    operation: str, sandbox_portal: tuple[Any, httpx2.AsyncClient, ErrorLog]
+) -> None:
+    """Pinned bug: 27 writes with a date-time at the edge of the range made the sandbox answer 500."""
+    portal, api, errors = sandbox_portal
+    endpoint = ENDPOINTS[operation]
+    value = st.one_of(HOSTILE, st.sampled_from(EDGE_MOMENTS))
+    fields = st.dictionaries(st.sampled_from(WIRE_FIELDS), value, min_size=1, max_size=5)
+    moments = st.dictionaries(st.sampled_from(MOMENT_FIELDS), st.sampled_from(EDGE_MOMENTS), max_size=2)
+    body = st.one_of(st.tuples(fields, moments).map(lambda pair: pair[0] | pair[1]), HOSTILE)
+
+    ids = st.fixed_dictionaries({k: st.sampled_from([1, 2, 61]) for k in re.findall(r"{(\w+)}", endpoint.path)})
+
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None)
+    @given(ids=ids, body=body)
+    def check(ids: dict[str, int], body: Any) -> None:
+        errors.records.clear()
+        answer = portal.call(lambda: api.request(endpoint.method, endpoint.url(**ids), content=json.dumps(body)))
+        assert answer.status_code < 500, f"{operation} {body!r:.300}: {answer.text:.300}"
+        assert errors.records == []
+        portal.call(api.post, "/_sandbox/reset")
+
+    check()

@@ -8,11 +8,11 @@ these same models, so a corrected field name here changes both sides at once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from astravue_mcp.errors import UnexpectedAnswer
 
@@ -20,6 +20,23 @@ from astravue_mcp.errors import UnexpectedAnswer
 def _f(*names: str, default: Any = None) -> Any:
     """A field read from any of ``names`` and written as the first; ``default=...`` makes it required."""
     return Field(default, validation_alias=AliasChoices(*names), serialization_alias=names[0])
+
+
+def in_utc(value: datetime) -> datetime:
+    """The moment in UTC (no offset: UTC); one that does not exist there is invalid, not a crash later.
+
+    ``0001-01-01T00:00:00+14:00`` is a valid ISO 8601 date-time whose UTC form lies before year 1.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the dates that exist in UTC (years 1 to 9999)") from None
+
+
+Moment = Annotated[datetime, AfterValidator(in_utc)]
+"""Every date-time on the wire: timezone-aware, in UTC."""
 
 
 class Wire(BaseModel):
@@ -62,8 +79,8 @@ class User(Wire):
     new_user: bool | None = _f("newUser")
     is_tour_completed: bool | None = _f("isTourCompleted")
     about: str | None = _f("about")
-    update_time: datetime | None = _f("updateTime")
-    expiry_date: datetime | None = _f("expiryDate")
+    update_time: Moment | None = _f("updateTime")
+    expiry_date: Moment | None = _f("expiryDate")
     status: str | None = _f("status")
     role: OrgRole | None = _f("role")
 
@@ -113,7 +130,7 @@ class Space(Wire):
     description: str | None = _f("description")
     color: str | None = _f("color")
     created_by: Audit = _f("createdBy")
-    created_at: datetime | None = _f("createdAt", "createTime")
+    created_at: Moment | None = _f("createdAt", "createTime")
 
 
 class SpaceWrite(Wire):
@@ -131,8 +148,8 @@ class Project(Wire):
     status: str | None = _f("status", "projectStatus")
     priority: str | None = _f("priority", "projectPriority")
     health: str | None = _f("health", "projectHealth")
-    start_date: datetime | None = _f("startDate")
-    due_date: datetime | None = _f("dueDate", "endDate")
+    start_date: Moment | None = _f("startDate")
+    due_date: Moment | None = _f("dueDate", "endDate")
     owner: User | None = _f("owner", "projectOwner")
     created_by: Audit = _f("createdBy")
     task_count: int | None = _f("taskCount")
@@ -144,8 +161,8 @@ class ProjectWrite(Wire):
     status: str | None = _f("status")
     priority: str | None = _f("priority")
     health: str | None = _f("health")
-    start_date: datetime | None = _f("startDate")
-    due_date: datetime | None = _f("dueDate")
+    start_date: Moment | None = _f("startDate")
+    due_date: Moment | None = _f("dueDate")
 
 
 # ---------------------------------------------------------------- tasks
@@ -155,8 +172,8 @@ class Task(Wire):
     task_title: str = _f("taskTitle", "title", "name", default="")
     description: str | None = _f("description")
     description_mentioned_user_ids: list[int] | None = _f("descriptionMentionedUserIds")
-    start_date: datetime | None = _f("startDate")
-    due_date: datetime | None = _f("dueDate")
+    start_date: Moment | None = _f("startDate")
+    due_date: Moment | None = _f("dueDate")
     completion: int | None = _f("completion")
     priority: Priority | None = _f("priority")
     status: Status | None = _f("status")
@@ -167,7 +184,7 @@ class Task(Wire):
     parent_task_id: int | None = _f("parentTaskId", "parentId")
     created_by: Audit = _f("createdBy")
     modified_by: Audit = _f("modifiedBy")
-    update_time: datetime | None = _f("updateTime", "updatedAt")
+    update_time: Moment | None = _f("updateTime", "updatedAt")
 
     @field_validator("status", mode="before")
     @classmethod
@@ -228,8 +245,8 @@ class TaskWrite(Wire):
     task_title: str | None = _f("taskTitle")
     description: str | None = _f("description")
     owners: list[int] | None = _f("owners")
-    start_date: datetime | None = _f("startDate")
-    due_date: datetime | None = _f("dueDate")
+    start_date: Moment | None = _f("startDate")
+    due_date: Moment | None = _f("dueDate")
     completion: int | None = _f("completion")
     status: str | None = _f("status")
     priority: str | None = _f("priority")
@@ -268,7 +285,7 @@ class Comment(Wire):
     task_id: int | None = _f("taskId")
     comment: str = _f("comment", "content", "text", "message", default="")
     created_by: User | None = _f("createdBy", "user", "author")
-    created_at: datetime | None = _f("createdAt", "createTime", "createdDate")
+    created_at: Moment | None = _f("createdAt", "createTime", "createdDate")
 
 
 class ChecklistItem(Wire):
@@ -287,8 +304,8 @@ class TimeEntry(Wire):
     project_id: int | None = _f("projectId")
     task_title: str | None = _f("taskTitle")
     user: User | None = _f("user", "createdBy")
-    start_time: datetime | None = _f("startTime", "startDate")
-    end_time: datetime | None = _f("endTime", "endDate")
+    start_time: Moment | None = _f("startTime", "startDate")
+    end_time: Moment | None = _f("endTime", "endDate")
     duration: int | None = _f("duration", "durationMs", "timeSpent")
     billable: bool | None = _f("billable", "isBillable")
     notes: str | None = _f("notes", "note", "description")
@@ -298,10 +315,10 @@ class TimeEntry(Wire):
 class TimerWrite(Wire):
     """TimerRequest / TimerUpdateRequest."""
 
-    start_time: datetime | None = _f("startTime")
-    end_time: datetime | None = _f("endTime")
+    start_time: Moment | None = _f("startTime")
+    end_time: Moment | None = _f("endTime")
     hours: float | None = _f("hours")
-    date: datetime | None = _f("date")
+    date: Moment | None = _f("date")
     billable: bool | None = _f("billable")
     notes: str | None = _f("notes")
 
@@ -322,7 +339,7 @@ class Notification(Wire):
     read: bool = _f("read", "isRead", "seen", default=False)
     mention: bool | None = _f("mention", "isMention")
     task_id: int | None = _f("taskId")
-    created_at: datetime | None = _f("createdAt", "createTime", "createdDate")
+    created_at: Moment | None = _f("createdAt", "createTime", "createdDate")
     actor: User | None = _f("actor", "createdBy", "fromUser")
 
 

@@ -64,10 +64,10 @@ def ext_apps() -> ExtAppsSchema:
     return ExtAppsSchema()
 
 
-def apps_client(**settings: object) -> Client:
-    """An in-memory client on a fresh sandbox that says it renders MCP Apps, as Claude or VS Code do."""
+def apps_client(server: Any = None, **settings: object) -> Client:
+    """An in-memory client that says it renders MCP Apps, as Claude or VS Code do (on a fresh sandbox by default)."""
     apps = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
-    return Client(sandbox_server(load_settings({}, **settings)), extensions=[apps])
+    return Client(server or sandbox_server(load_settings({}, **settings)), extensions=[apps])
 
 
 def csp_header(csp: dict[str, list[str]]) -> str:

@@ -11,9 +11,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from mcp.client import Client
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
+from astravue_mcp.config import load_settings
 from astravue_mcp.identity import Identity
+from astravue_mcp.server import sandbox_server
 from astravue_mcp.views import PAGE_BUDGET, PAGES
 from tests.apps_host import apps_client, ext_apps
 from tests.support import call, error, sandbox_client
@@ -80,7 +83,8 @@ def text_of(result: Any) -> str:
 
 @pytest.mark.parametrize(("tool", "args"), CALLS)
 async def test_views_answer_text_clients_in_full_and_app_clients_briefly(tool: str, args: dict) -> None:
-    async with sandbox_client(toolsets="all") as plain, apps_client(toolsets="all") as apps:
+    server = sandbox_server(load_settings({}, toolsets="all"))  # one sandbox: the same data for both clients
+    async with Client(server) as plain, apps_client(server) as apps:
         schema = next(t for t in (await plain.list_tools()).tools if t.name == tool).output_schema
         full = await plain.call_tool(tool, args)
         brief = await apps.call_tool(tool, args)
@@ -224,7 +228,6 @@ async def test_views_over_the_real_stdio_process() -> None:
     import os
     import sys
 
-    from mcp.client import Client
     from mcp.client.extension import advertise
     from mcp.client.stdio import StdioServerParameters
 

@@ -13,11 +13,12 @@ other tool, with ``app=`` naming their page (``tools/registry.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from typing import Any
 
-from mcp.server.apps import Apps, ResourceCsp
+from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp
+from mcp.server.mcpserver.resources import FunctionResource
 
 PAGE_BUDGET = 40_000
 """Bytes per served page: small enough to load at once in any host, checked by the tests."""
@@ -63,18 +64,25 @@ def html(page: Page) -> str:
 
 
 def apps() -> Apps:
-    """The MCP Apps extension carrying the three pages (the view tools are listed with all the others)."""
+    """The MCP Apps extension carrying the three pages (the view tools are listed with all the others).
+
+    A page is read from the package when a client reads it, not when the server starts.
+    """
     extension = Apps()
+    # Nothing outside the page itself: no fetch, no CDN, no frames. Declared empty on purpose so a
+    # reviewer (and the host's audit log) sees that this is the whole policy.
+    csp = ResourceCsp(connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[])
+    meta = {"ui": {"csp": csp.model_dump(by_alias=True), "prefersBorder": True}}
     for page in PAGES:
-        extension.add_html_resource(
-            page.uri,
-            html(page),
-            name=page.name,
-            title=page.title,
-            description=page.description,
-            # Nothing outside the page itself: no fetch, no CDN, no frames. Declared empty on purpose
-            # so a reviewer (and the host's audit log) sees that this is the whole policy.
-            csp=ResourceCsp(connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[]),
-            prefers_border=True,
+        extension.add_resource(
+            FunctionResource(
+                uri=page.uri,
+                name=page.name,
+                title=page.title,
+                description=page.description,
+                mime_type=APP_MIME_TYPE,
+                meta=meta,
+                fn=partial(html, page),
+            )
         )
     return extension

@@ -5,7 +5,6 @@
     python3 tasks.py test     # venv + install (Python, the test suite's Node packages, Debian's headless
                               # Chromium when missing), then every test
     python3 tasks.py bench    # the benchmarks under bench/, results in bench/results/
-    python3 tasks.py surface  # after changing the package: regenerate astravue_mcp/surface.json
 
 Each command creates ``.venv`` on first use and re-installs only when pyproject.toml changed.
 """
@@ -104,9 +103,6 @@ def main(argv: list[str]) -> int:
         ensure_node()
         ensure_browser()
         return subprocess.call([str(PY), "-m", "pytest", *argv[1:]], cwd=ROOT)
-    if command == "surface":
-        ensure_venv()
-        return subprocess.call([str(PY), "-m", "astravue_mcp.catalogue"], cwd=ROOT)
     if command == "bench":
         ensure_venv()
         return subprocess.call([str(PY), str(ROOT / "bench" / "run_all.py"), *argv[1:]], cwd=ROOT)

@@ -108,11 +108,6 @@ def build(spec: ToolSpec) -> tuple[Tool, Published]:
     return tool, Published(spec.name, spec.toolsets, spec.writes, spec.fn.__module__, published)
 
 
-def build_surface() -> list[Published]:
-    """Every declared tool as published (what ``surface.json`` holds)."""
-    return [build(spec)[1] for spec in load_specs().values()]
-
-
 @dataclass
 class Catalogue:
     """The tools one server publishes, in order; each is built on its first call (or given built)."""
@@ -122,12 +117,15 @@ class Catalogue:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Catalogue:
-        """The selected tools, listed from the precomputed surface, or every one built now if it is stale."""
-        precomputed = surface.load()
-        if precomputed is not None:
-            return cls(select(settings, precomputed), {})
-        pairs = [build(spec) for spec in select(settings, load_specs())]
-        return cls([p for _, p in pairs], {t.name: t for t, _ in pairs})
+        """The selected tools: listed from this install's cache, else every tool built now (and cached)."""
+        cached = surface.load(settings.cache_dir)
+        if cached is not None:
+            return cls(select(settings, cached), {})
+        everything = [build(spec) for spec in load_specs().values()]
+        surface.store([published for _, published in everything], settings.cache_dir)
+        chosen = select(settings, {published.name: published for _, published in everything})
+        names = {published.name for published in chosen}
+        return cls(chosen, {tool.name: tool for tool, _ in everything if tool.name in names})
 
     def names(self) -> set[str]:
         return {p.name for p in self.published}
@@ -195,7 +193,3 @@ class CatalogueServer(MCPServer[Any]):
                 raise ToolError(f"Invalid arguments for {name}: {describe(exc.__cause__)}.") from None
             raise
         return result
-
-
-if __name__ == "__main__":
-    print("surface.json " + ("regenerated" if surface.write(build_surface()) else "already up to date"))

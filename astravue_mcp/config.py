@@ -86,6 +86,7 @@ class Settings(BaseModel):
     http_token: SecretStr | None = None
     allowed_hosts: str | None = None
     allowed_origins: str | None = None
+    cache_dir: str | None = None
 
     @field_validator("api_url", "auth_url", "redirect_uri")
     @classmethod

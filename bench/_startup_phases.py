@@ -1,10 +1,9 @@
 """Where our start-up time goes, in CPU seconds, inside one fresh process (printed as JSON).
 
 Phases of start-up: the SDK import (which the floor pays too), our own modules, argument parsing
-plus building the server (tools listed from ``surface.json``, resources, prompts). Then, after
+plus building the server (tools listed from this install's cache, resources, prompts). Then, after
 start-up and so not counted in it, what the first calls pay: importing the tool area modules and
-building every tool (which start-up did before the precomputed surface, and still does when
-``surface.json`` is stale).
+building every tool (which start-up does only when the cache is missing or made from other code).
 """
 
 import json

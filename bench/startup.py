@@ -14,6 +14,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from _common import (
 
 from astravue_mcp import surface
 
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.10
 
 
 def one_start(argv: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -80,15 +81,17 @@ def phases(env: dict[str, str]) -> dict[str, float]:
 
 
 def run(rounds: int = 9) -> dict[str, Any]:
-    with SandboxProcess() as sandbox:
-        env = server_env(sandbox.url)
-        one_start(FLOOR, env), one_start(SERVE, env)  # warm the page cache and bytecode
+    with SandboxProcess() as sandbox, tempfile.TemporaryDirectory() as cache:
+        env = server_env(sandbox.url, ASTRAVUE_CACHE_DIR=cache)
+        one_start(FLOOR, env)  # warm the page cache and bytecode
+        first = one_start(SERVE, env)  # this install's first start: no tool cache yet, every tool is built
         samples: dict[str, list[dict[str, float]]] = {"floor": [], "ours": []}
         for _ in range(rounds):
             samples["floor"].append(one_start(FLOOR, env))
             samples["ours"].append(one_start(SERVE, env))
         floor_imports, our_imports = importtime(FLOOR, env), importtime(SERVE, env)
         split = phases(env)
+        cache_warm = surface.load(cache) is not None
 
     def med(who: str, key: str) -> float:
         return statistics.median(s[key] for s in samples[who])
@@ -116,10 +119,11 @@ def run(rounds: int = 9) -> dict[str, Any]:
             "only_in_ours_self_us": sum(v[0] for v in extra.values()),
         },
         "phases_cpu_s": split,
-        "surface_fresh": surface.load() is not None,
+        "first_start_without_cache_s": first["tools_list_s"],
+        "cache_warm": cache_warm,
     }
     result["target"] = {
-        "what": "ours <= 1.15 x floor (median wall)",
+        "what": f"ours <= {TARGET_RATIO} x floor (median wall)",
         "value": round(result["ratio_of_medians"], 3),
         "met": result["ratio_of_medians"] <= TARGET_RATIO,
     }
@@ -136,7 +140,10 @@ def report(r: dict[str, Any]) -> str:
         table(["server", "initialize ms", "tools/list ms", "CPU ms"], rows),
         f"ratio ours/floor: {r['ratio_of_medians']:.3f} (paired median {r['median_of_paired_ratios']:.3f}, "
         f"CPU {r['cpu_ratio']:.3f}); target <= {TARGET_RATIO}: {verdict(r['target']['met'])}",
-        "tools listed from surface.json" if r["surface_fresh"] else "surface.json STALE: every tool built",
+        f"tools listed from this install's cache (first start, building and caching every tool: "
+        f"{r['first_start_without_cache_s'] * 1000:.0f} ms)"
+        if r["cache_warm"]
+        else "tool cache NOT used: every tool built",
         "In-process CPU split (min of 3): " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["phases_cpu_s"].items()),
         "importtime, modules only ours imports (self / cumulative us):",
     ]

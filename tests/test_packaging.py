@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from astravue_mcp import __version__, surface
+from astravue_mcp import __version__
 from astravue_mcp.config import ENV, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,8 @@ def test_wheel_and_sdist_carry_the_version_and_the_seed(dists: dict[str, Path]) 
     with zipfile.ZipFile(dists["wheel"]) as wheel:
         names = wheel.namelist()
         metadata = wheel.read(f"astravue_mcp-{__version__}.dist-info/METADATA").decode()
-    assert SEED in names and "astravue_mcp/py.typed" in names and "astravue_mcp/surface.json" in names
+    assert SEED in names and "astravue_mcp/py.typed" in names
+    assert not [n for n in names if n.endswith("surface.json")], "the runtime reads no committed tool list"
     assert not [n for n in names if n.startswith("tests/")]
     assert f"Version: {__version__}" in metadata and "License-Expression: MIT" in metadata
     assert "mcp-name: io.github.astravue-mcp/astravue-mcp" in metadata  # the README is the long description
@@ -75,6 +76,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs(dists: dict[str, Path], t
     venv.EnvBuilder(with_pip=True).create(env_dir)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRAVUE_", "VIRTUAL_ENV", "PYTHON"))}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # this install's tool cache starts empty
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, str(dists["wheel"])], check=True, env=env, timeout=BUILD_TIMEOUT)
     exe = str(bin_dir / "astravue-mcp")
@@ -90,10 +92,10 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs(dists: dict[str, Path], t
         cwd=tmp_path,  # not the repo: the installed package, with its own seed data, must answer
     )
     assert call.returncode == 0, call.stderr
-    # The installed package lists its tools from the shipped surface, without building them at start-up.
-    fresh = [str(bin_dir / "python"), "-c", "from astravue_mcp import surface; print(len(surface.load() or {}))"]
-    listed = subprocess.run(fresh, capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
-    assert listed.stdout.strip() == str(len(json.loads(surface.FILE.read_text())["tools"])), listed.stderr
+    # The first run cached the installed package's tools: later start-ups list them without building any.
+    cached = [str(bin_dir / "python"), "-c", "from astravue_mcp import surface; print(len(surface.load(None) or {}))"]
+    listed = subprocess.run(cached, capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert listed.stdout.strip() == str(len(MANIFEST["tools"])), listed.stderr
     assert json.loads(call.stdout) == {
         "items": [
             {"id": 1, "name": "Product", "description": "Product development: apps and platform."},

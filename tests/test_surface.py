@@ -1,7 +1,7 @@
-"""The tool surface a model sees: the precomputed surface, annotations, schemas, selection, byte budget.
+"""The tool surface a model sees: the reviewed snapshot, the start-up cache, annotations, selection, bytes.
 
-``astravue_mcp/surface.json`` is both the start-up cache and the reviewed snapshot of tools/list.
-After any change to the package, refresh it with ``python3 tasks.py surface`` and review the diff.
+After changing a tool, refresh the snapshot (and manifest.json's tool list) and review the diff:
+``UPDATE_SNAPSHOTS=1 python3 tasks.py test tests/test_surface.py tests/test_packaging.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp.client import Client
@@ -22,7 +24,24 @@ from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio
 BYTES_PER_TOOL = 1000
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 REGISTRY = catalogue.load_specs()  # for the checks below (servers themselves build tools only when called)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "cache")
+
+
+@pytest.fixture
+def warm(cache_dir: str) -> str:
+    """A cache directory that already holds this install's tools (as after a first start-up)."""
+    catalogue.Catalogue.for_settings(load_settings({}, cache_dir=cache_dir))
+    return cache_dir
+
+
+def dump(tools: list[Any]) -> list[dict]:
+    return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
 
 
 async def listed(**settings: object) -> list[dict]:
@@ -35,65 +54,72 @@ def size(tools: list[dict]) -> int:
     return len(json.dumps(tools, separators=(",", ":")))
 
 
-def test_precomputed_surface_is_fresh() -> None:
-    """The committed surface is what building every tool publishes, stamped for this source."""
+async def test_tools_list_is_the_reviewed_snapshot(cache_dir: str) -> None:
+    """Every change to what clients see in tools/list is a reviewed diff of tests/snapshots/tools_list.json.
+
+    A test artefact only: the server never reads it. Refresh with UPDATE_SNAPSHOTS=1 (module docstring).
+    """
+    text = json.dumps(await listed(toolsets="all", cache_dir=cache_dir), indent=1, ensure_ascii=False) + "\n"
     if os.environ.get("UPDATE_SNAPSHOTS"):
-        surface.write(catalogue.build_surface())
-    fresh = surface.render(catalogue.build_surface())
-    assert fresh == surface.FILE.read_text(encoding="utf-8"), (
-        "astravue_mcp/surface.json is stale: run `python3 tasks.py surface`, review the diff, commit it"
-    )
-    assert surface.load() is not None
+        SNAPSHOT.write_text(text, encoding="utf-8")
+    assert text == SNAPSHOT.read_text(encoding="utf-8"), "tools/list changed: UPDATE_SNAPSHOTS=1, review the diff"
 
 
-def test_a_stale_or_unreadable_surface_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    good = json.loads(surface.FILE.read_text(encoding="utf-8"))
+def test_a_stale_or_unreadable_cache_is_not_used(cache_dir: str) -> None:
+    sandbox_server(load_settings({}, cache_dir=cache_dir))  # writes the cache
+    path = surface.cache_file(cache_dir)
+    good = json.loads(path.read_text(encoding="utf-8"))
+    assert surface.load(cache_dir) is not None
     cases = [
-        json.dumps({**good, "fingerprint": "0" * 64}),  # made from other source
-        json.dumps({**good, "tools": [{**good["tools"][0], "tool": {"name": 3}}]}),  # not a tool to this SDK
-        json.dumps({**good, "tools": [{"tool": good["tools"][0]["tool"]}]}),  # toolsets missing
+        {**good, "runtime": {**good["runtime"], "pydantic": "1.0"}},  # made with another library
+        {**good, "format": 0},
+        {**good, "tools": [{**good["tools"][0], "tool": {"name": 3}}]},  # not a tool to this SDK
+        {**good, "tools": [{"tool": good["tools"][0]["tool"]}]},  # toolsets missing
+        {**good, "sources": {**good["sources"], "tools/gone.py": [1, 1, "0"]}},  # a source that no longer exists
         "{not json",
     ]
-    try:
-        for text in cases:
-            (tmp_path / "surface.json").write_text(text, encoding="utf-8")
-            monkeypatch.setattr(surface, "FILE", tmp_path / "surface.json")
-            surface.load.cache_clear()
-            assert surface.load() is None, text[:80]
-    finally:
-        monkeypatch.undo()
-        surface.load.cache_clear()
-    assert surface.load() is not None
+    for case in cases:
+        path.write_text(case if isinstance(case, str) else json.dumps(case), encoding="utf-8")
+        assert surface.load(cache_dir) is None, str(case)[:80]
 
 
-SELECTIONS = [
-    {},
-    {"read_only": True},
-    {"toolsets": "tasks,time"},
-    {"toolsets": "all", "tools": "astravue_get_task,astravue_list_spaces"},
-]
-
-
-@pytest.mark.parametrize("settings", SELECTIONS)
-async def test_listing_from_the_surface_equals_building_every_tool(
-    settings: dict, monkeypatch: pytest.MonkeyPatch
+def test_an_edited_comment_keeps_the_cache_and_an_edited_tool_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a fresh checkout lists at once is byte for byte what an edited checkout builds."""
-    assert surface.load() is not None
-    published = sandbox_server(load_settings({}, **settings))
-    assert published.catalogue.built == {}, "start-up must not build any tool"
-    monkeypatch.setattr(surface, "load", lambda: None)  # a stale stamp: every tool is built at start-up
-    built = sandbox_server(load_settings({}, **settings))
-    assert len(built.catalogue.built) == len(await built.list_tools())
+    """The key is the syntax trees of the modules the tools are built from, not their bytes."""
+    package = tmp_path / "astravue_mcp"
+    shutil.copytree(surface.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(surface, "PACKAGE", package)
+    cache = str(tmp_path / "cache")
+    surface.store(list(catalogue.Catalogue.for_settings(load_settings({}, toolsets="all")).published), cache)
+    assert surface.load(cache) is not None
 
-    def dump(tools: list) -> str:
-        return json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools])
+    def edit(relative: str, old: str, new: str) -> None:
+        path = package / relative
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
-    assert dump(await published.list_tools()) == dump(await built.list_tools())
-    assert {p.name for p in await published.list_prompts()} == {p.name for p in await built.list_prompts()}
+    edit("tools/args.py", "\n", "\n# a comment, and a blank line\n\n")  # shapes every tool, but only a comment
+    edit(
+        "doctor.py",
+        '"""',
+        '"""A docstring edit in a module no tool is built from. ',
+    )
+    edit("tools/spaces.py", "from __future__", "# why this module exists\nfrom __future__")
+    assert surface.load(cache) is not None
+    refreshed = json.loads(surface.cache_file(cache).read_text(encoding="utf-8"))
+    assert refreshed["sources"]["tools/args.py"][:2] == [
+        (package / "tools/args.py").stat().st_mtime_ns,
+        (package / "tools/args.py").stat().st_size,
+    ], "a comment edit is recorded, so the next start-up compares no syntax tree"
+    edit("tools/spaces.py", '"""One space by id."""', '"""One space by its id."""')
+    assert surface.load(cache) is None, "a changed tool description is a different tool: rebuild"
 
 
-async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(
+    monkeypatch: pytest.MonkeyPatch, warm: str
+) -> None:
     real = catalogue.import_module
     failures = iter([ImportError("disk hiccup")])
 
@@ -103,15 +129,15 @@ async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(monkeyp
         return real(name)
 
     monkeypatch.setattr(catalogue, "import_module", flaky)
-    async with Client(sandbox_server(load_settings({}, toolsets="spaces"))) as client:
+    async with Client(sandbox_server(load_settings({}, toolsets="spaces", cache_dir=warm))) as client:
         first = await client.call_tool("astravue_get_space", {"space_id": 2})
         second = await client.call_tool("astravue_get_space", {"space_id": 2})
     assert first.is_error and "Unknown tool" not in first.content[0].text
     assert second.structured_content is not None and second.structured_content["id"] == 2
 
 
-async def test_a_published_tool_is_built_on_its_first_call() -> None:
-    server = sandbox_server(load_settings({}, toolsets="spaces"))
+async def test_a_published_tool_is_built_on_its_first_call(warm: str) -> None:
+    server = sandbox_server(load_settings({}, toolsets="spaces", cache_dir=warm))
     async with Client(server) as client:
         first = await client.call_tool("astravue_get_space", {"space_id": 2})
         assert list(server.catalogue.built) == ["astravue_get_space"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import NoBackChannelError
 from pydantic import BaseModel, Field
 
-from astravue_mcp.api.client import AstravueClient
 from astravue_mcp.errors import NotConfirmed
 from astravue_mcp.state import state_of
+
+if TYPE_CHECKING:
+    from astravue_mcp.api.client import AstravueClient
 
 
 def api(ctx: Context) -> AstravueClient:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from astravue_mcp.api import endpoints, models
-from astravue_mcp.api.client import AstravueClient
 from astravue_mcp.errors import InvalidArguments
 from astravue_mcp.tools.dates import moment
 from astravue_mcp.tools.outputs import ListOut, TaskOut, listing, slice_page, task_out
+
+if TYPE_CHECKING:
+    from astravue_mcp.api.client import AstravueClient
 
 
 def page_params(page: int, limit: int) -> dict[str, int]:

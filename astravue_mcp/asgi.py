@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from astravue_mcp.config import Settings, SettingsError, listed, load_settings
 from astravue_mcp.http_app import create_http_app, is_loopback
 from astravue_mcp.redact import setup_logging
+from astravue_mcp.server import build_server
 
 LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"
 LOOPBACK_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
@@ -33,8 +34,6 @@ def _host_only(entry: str) -> str:
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """Build the app; ``settings`` default to the environment's."""
-    from astravue_mcp.server import build_server
-
     settings = settings or load_settings()
     settings.require("org_id")
     if settings.access_token is None:

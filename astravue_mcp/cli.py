@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import logging
 import os
 import sys
 from typing import Any
 
-from astravue_mcp import __version__
+from astravue_mcp import __version__, sandbox
 from astravue_mcp.config import Settings, SettingsError, load_settings
 from astravue_mcp.redact import setup_logging
 
@@ -96,7 +95,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Start-up allocates only long-lived objects (the SDK, models, schemas): collecting them while
     # they are being built is wasted time, so the collector waits until they are frozen below.
     gc.disable()
-    from astravue_mcp.server import build_server, sandbox_server
+    from astravue_mcp.server import build_server, sandbox_server  # deferred: the SDK (~1 s) only where a server runs
 
     if not args.sandbox:
         settings.require("org_id")
@@ -116,7 +115,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             _divert_stray_stdout()
         return 0
-    from astravue_mcp.http_app import serve_http
+    from astravue_mcp.http_app import serve_http  # deferred: the HTTP app is for --transport http only
 
     return serve_http(server, settings, args.host, args.port)
 
@@ -132,103 +131,47 @@ def _divert_stray_stdout() -> None:
         sys.stdout.flush()
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from astravue_mcp.demo import run_demo
+def cmd_try(settings: Settings, args: argparse.Namespace) -> int:
+    """``demo``, ``tools`` and ``call``: the server driven from the terminal."""
+    from astravue_mcp import demo  # deferred: the MCP SDK and a server load only for the commands that run one
 
-    return run_demo(settings, None if args.once else args.port)
+    if args.command == "demo":
+        return demo.run_demo(settings, None if args.once else args.port)
+    if args.command == "tools":
+        return demo.print_tool_sizes(settings)
+    return demo.call_tool(settings, args.tool, args.args, sandbox=args.sandbox)
 
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from astravue_mcp.sandbox import run_sandbox
-
-    run_sandbox(host=args.host, port=args.port, issuer=args.issuer, latency_ms=args.latency_ms)
+    sandbox.run_sandbox(host=args.host, port=args.port, issuer=args.issuer, latency_ms=args.latency_ms)
     return 0
 
 
-def cmd_login(settings: Settings, args: argparse.Namespace) -> int:
-    from astravue_mcp.auth import commands
+def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
+    """``login``, ``status`` and ``logout``."""
+    from astravue_mcp.auth import commands  # deferred: the OAuth flow and the keyring load only for these commands
 
-    return commands.login(settings, no_browser=args.no_browser, timeout=args.timeout)
-
-
-def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    from astravue_mcp.auth import commands
-
-    return commands.status(settings)
-
-
-def cmd_logout(settings: Settings, args: argparse.Namespace) -> int:
-    from astravue_mcp.auth import commands
-
+    if args.command == "login":
+        return commands.login(settings, no_browser=args.no_browser, timeout=args.timeout)
+    if args.command == "status":
+        return commands.status(settings)
     return commands.logout(settings)
 
 
-def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
-    import anyio
-
-    from astravue_mcp.catalogue import toolset_of
-    from astravue_mcp.server import sandbox_server
-
-    async def sizes() -> list[tuple[str, str, int]]:
-        tools = await sandbox_server(settings).list_tools()
-        rows = []
-        for t in tools:
-            size = len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")))
-            rows.append((toolset_of(t.name), t.name, size))
-        return rows
-
-    rows = anyio.run(sizes)
-    for toolset in dict.fromkeys(r[0] for r in rows):
-        print(f"{toolset}:")
-        for _, name, size in (r for r in rows if r[0] == toolset):
-            print(f"  {name:<42} {size:>6} B")
-    total = sum(r[2] for r in rows)
-    print(f"{len(rows)} tools, {total} bytes in tools/list (~{total // 4} tokens), {total // max(len(rows), 1)} B/tool")
-    return 0
-
-
-def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
-    import anyio
-    from mcp.client import Client
-
-    from astravue_mcp.server import build_server, sandbox_server
-    from astravue_mcp.tools.registry import text_of
-
-    try:
-        arguments = json.loads(args.args)
-        if not isinstance(arguments, dict):
-            raise ValueError("not an object")
-    except ValueError as exc:
-        print(f"astravue-mcp: --args must be a JSON object ({exc}).", file=sys.stderr)
-        return 2
-    server = sandbox_server(settings) if args.sandbox else build_server(settings)
-
-    async def call() -> int:
-        async with Client(server) as client:
-            result = await client.call_tool(args.tool, arguments)
-        if result.is_error:
-            print(text_of(result) or "error", file=sys.stderr)
-            return 1
-        print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
-        return 0
-
-    return anyio.run(call)
-
-
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
-    from astravue_mcp.doctor import run_doctor
+    from astravue_mcp.doctor import run_doctor  # deferred: the checks load the client, sandbox and login modules
 
     return run_doctor(settings, sandbox=args.sandbox, refresh=args.refresh)
 
 
 COMMANDS = {
     "serve": cmd_serve,
-    "demo": cmd_demo,
+    "demo": cmd_try,
     "sandbox": cmd_sandbox,
-    "login": cmd_login,
-    "status": cmd_status,
-    "logout": cmd_logout,
-    "tools": cmd_tools,
-    "call": cmd_call,
+    "login": cmd_account,
+    "status": cmd_account,
+    "logout": cmd_account,
+    "tools": cmd_try,
+    "call": cmd_try,
     "doctor": cmd_doctor,
 }

@@ -26,7 +26,8 @@ import httpx2
 from astravue_mcp import __version__
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.api.client import AstravueClient
-from astravue_mcp.auth import BearerAuth, oidc
+from astravue_mcp.auth import oidc
+from astravue_mcp.auth.credentials import BearerAuth
 from astravue_mcp.auth.manager import TokenManager
 from astravue_mcp.auth.store import StoreError, duration, open_store
 from astravue_mcp.config import ENV_BY_FIELD, HELP, SANDBOX_URL, Settings

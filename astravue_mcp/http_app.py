@@ -14,6 +14,7 @@ import os
 import socket
 from typing import Any
 
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -90,8 +91,6 @@ def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", po
 
 
 def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
     app = create_http_app(server, settings, host, port)
     try:  # a taken port is a setting to change, not a uvicorn traceback
         socket.create_server((host, port)).close()

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from astravue_mcp.config import Settings, SettingsError
+from astravue_mcp.auth.oidc import unverified_claims
+from astravue_mcp.auth.store import StoreError, open_store
+from astravue_mcp.config import SANDBOX_TOKEN, Settings, SettingsError
 from astravue_mcp.state import state_of
 
 if TYPE_CHECKING:
@@ -70,16 +72,10 @@ def identity_for(settings: Settings) -> Identity | None:
     None when the credentials carry no identity (an opaque fixed token, no login yet, an ID token
     without profile claims).
     """
-    from astravue_mcp.auth.oidc import unverified_claims
-
     if settings.access_token is not None:
-        from astravue_mcp.config import SANDBOX_TOKEN
-
         token = settings.access_token.get_secret_value()
         source = "sandbox" if token == SANDBOX_TOKEN else "ASTRAVUE_ACCESS_TOKEN"
         return Identity.from_claims(unverified_claims(token), source)
-    from astravue_mcp.auth.store import StoreError, open_store
-
     try:
         tokens = open_store(settings).load()
     except (SettingsError, StoreError) as exc:

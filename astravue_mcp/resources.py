@@ -21,12 +21,14 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
+from astravue_mcp.catalogue import load_specs
 from astravue_mcp.errors import AstravueError
 from astravue_mcp.identity import session_identity
 from astravue_mcp.state import state_of
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
+    from astravue_mcp.tools.registry import Out
 
 PROJECTS = "astravue://spaces/{space_id}/projects"
 PROJECT = "astravue://spaces/{space_id}/projects/{project_id}"
@@ -97,12 +99,9 @@ def _static(server: MCPServer[Any], uri: str, name: str, title: str, description
 
 
 def _register_static(server: MCPServer[Any]) -> None:
-    # Deferred imports below: the tool areas load on the first read, not at start-up.
     @_static(server, "astravue://spaces", "spaces", "Spaces", "Every space of the organisation (id, name).")
     async def all_spaces(ctx: Context[Any, Any]) -> str:
-        from astravue_mcp.tools import spaces
-
-        return (await spaces.list_spaces(ctx, page=1, limit=200)).text()
+        return await _tool_text("astravue_list_spaces", ctx, page=1, limit=200)
 
     @_static(
         server,
@@ -125,9 +124,7 @@ def _register_static(server: MCPServer[Any]) -> None:
         "Your running timers (task, start, minutes so far).",
     )
     async def active_timers(ctx: Context[Any, Any]) -> str:
-        from astravue_mcp.tools import timers
-
-        return (await timers.get_active_timers(ctx)).text()
+        return await _tool_text("astravue_get_active_timers", ctx)
 
     @_static(
         server,
@@ -137,9 +134,7 @@ def _register_static(server: MCPServer[Any]) -> None:
         "Your unread notifications and mentions, newest first (up to 200).",
     )
     async def unread_notifications(ctx: Context[Any, Any]) -> str:
-        from astravue_mcp.tools import notifications
-
-        return (await notifications.list_notifications(ctx, unread_only=True, page=1, limit=200)).text()
+        return await _tool_text("astravue_list_notifications", ctx, unread_only=True, page=1, limit=200)
 
 
 def _register_templates(server: MCPServer[Any]) -> None:
@@ -156,26 +151,30 @@ def _register_templates(server: MCPServer[Any]) -> None:
         return await _read(_task_text(ctx, _id(task_id, "task_id")))
 
 
-async def _projects_text(ctx: Context, space_id: int) -> str:
-    from astravue_mcp.tools import projects  # deferred: areas load on first use, not at start-up
+async def _tool_text(name: str, ctx: Context, **arguments: Any) -> str:
+    """The text mirror of a read tool's answer, from its function (switched off or not by the settings).
 
-    return (await projects.list_projects(ctx, space_id=space_id, page=1, limit=200)).text()
+    Looked up in the catalogue by name, so the tool areas load on the first read, not at start-up.
+    """
+    out: Out = await load_specs()[name].fn(ctx, **arguments)
+    return out.text()
+
+
+async def _projects_text(ctx: Context, space_id: int) -> str:
+    return await _tool_text("astravue_list_projects", ctx, space_id=space_id, page=1, limit=200)
 
 
 async def _project_text(ctx: Context, space_id: int, project_id: int) -> str:
-    from astravue_mcp.tools import insights, projects  # deferred: areas load on first use, not at start-up
-
-    project = await projects.get_project(ctx, space_id=space_id, project_id=project_id)
-    counts = await insights.get_task_counts(ctx, space_id=space_id, project_id=project_id)
-    return f"{project.text()}\ntasks: {counts.text()}"
+    project = await _tool_text("astravue_get_project", ctx, space_id=space_id, project_id=project_id)
+    counts = await _tool_text("astravue_get_task_counts", ctx, space_id=space_id, project_id=project_id)
+    return f"{project}\ntasks: {counts}"
 
 
 async def _task_text(ctx: Context, task_id: int) -> str:
-    from astravue_mcp.tools import tasks  # deferred: areas load on first use, not at start-up
-    from astravue_mcp.tools.scope import locate_task
+    from astravue_mcp.tools.scope import locate_task  # deferred: it brings the wire models (~35 ms)
 
     space_id, project_id = await locate_task(ctx, task_id)
-    return (await tasks.get_task(ctx, task_id=task_id, space_id=space_id, project_id=project_id)).text()
+    return await _tool_text("astravue_get_task", ctx, task_id=task_id, space_id=space_id, project_id=project_id)
 
 
 # ---------------------------------------------------------------- completion
@@ -205,7 +204,7 @@ def _matching(candidates: list[tuple[int, str]], typed: str) -> Completion:
 
 
 async def _space_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
-    from astravue_mcp.api import models  # deferred: the wire models load on first use, not at start-up
+    from astravue_mcp.api import models  # deferred: the wire models (~35 ms) load on first use, not at start-up
 
     found = (models.Space.model_validate(s) for s in models.page_of(await client.call("list_spaces")).items)
     return [(s.space_id, s.space_name) for s in found]
@@ -213,7 +212,7 @@ async def _space_candidates(client: AstravueClient, known: dict[str, str]) -> li
 
 async def _project_candidates(client: AstravueClient, known: dict[str, str]) -> list[tuple[int, str]]:
     """Projects of the space already chosen, else of every space (a handful of calls)."""
-    from astravue_mcp.api import models  # deferred: the wire models load on first use, not at start-up
+    from astravue_mcp.api import models  # deferred: see _space_candidates
 
     chosen = known.get("space_id", "")
     space_ids = [int(chosen)] if chosen.isdigit() else [i for i, _ in await _space_candidates(client, known)]

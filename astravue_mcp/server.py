@@ -8,7 +8,7 @@ so the stdio server answers ``initialize`` and ``tools/list`` at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ import httpx2
 from astravue_mcp import __version__, prompts, resources, views
 from astravue_mcp.catalogue import Catalogue, CatalogueServer
 from astravue_mcp.config import SANDBOX_URL, Settings
-from astravue_mcp.state import AppState
+from astravue_mcp.state import AppState, ClientSource, LocalLogin
 
 INSTRUCTIONS = (
     "Astravue workspace: org > spaces > projects > tasks (plus personal tasks). Find ids with the list "
@@ -27,13 +27,22 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> CatalogueServer:
-    """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP."""
+def build_server(
+    settings: Settings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    *,
+    clients: Callable[[], ClientSource] | None = None,
+) -> CatalogueServer:
+    """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP.
+
+    ``clients`` makes where each request's API client comes from (default: this machine's login,
+    one client for the server); a multi-user server passes one that picks the caller's credentials.
+    """
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as task_group:
-            state = AppState(settings, transport, task_group)
+            state = AppState(settings, clients() if clients else LocalLogin(settings, transport), task_group)
             try:
                 yield state
             finally:
@@ -60,7 +69,7 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
 
 def sandbox_server(settings: Settings, **app_options: Any) -> CatalogueServer:
     """The server wired in-process to a fresh embedded sandbox: no account, no network, no login."""
-    from astravue_mcp.sandbox import create_app  # deferred: the sandbox (Starlette app, store) is for demos and tests
+    from astravue_mcp.sandbox import create_app  # deferred: the sandbox (~40 ms) is for demos and tests only
 
     transport = httpx2.ASGITransport(app=create_app(**app_options))
     return build_server(settings.sandboxed(SANDBOX_URL), transport=transport)

@@ -15,7 +15,7 @@ import pytest
 
 from astravue_mcp.api.client import AstravueClient
 from astravue_mcp.api.limits import BudgetSpent, CallScope, RateBudget
-from astravue_mcp.auth import BearerAuth
+from astravue_mcp.auth.credentials import BearerAuth
 from astravue_mcp.config import load_settings
 from astravue_mcp.errors import ApiError, AuthError
 

@@ -24,9 +24,10 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from astravue_mcp.api.client import AstravueClient
-from astravue_mcp.auth import auth_for, commands
+from astravue_mcp.auth import commands
 from astravue_mcp.auth import login as login_module
 from astravue_mcp.auth import renew as renew_module
+from astravue_mcp.auth.credentials import auth_for
 from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE, LoginUnavailable, TokenManager
 from astravue_mcp.auth.store import FileStore, TokenSet, open_store
 from astravue_mcp.config import Settings

@@ -17,7 +17,7 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from astravue_mcp.auth import auth_for
+from astravue_mcp.auth.credentials import auth_for
 from astravue_mcp.auth.login import LoginError, LoginFlow, pkce_pair
 from astravue_mcp.auth.manager import TokenManager
 from astravue_mcp.auth.store import (

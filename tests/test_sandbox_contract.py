@@ -23,7 +23,7 @@ from starlette.routing import Route
 from astravue_mcp.api import endpoints
 from astravue_mcp.api.client import AstravueClient
 from astravue_mcp.api.endpoints import ENDPOINTS, Endpoint
-from astravue_mcp.auth import BearerAuth
+from astravue_mcp.auth.credentials import BearerAuth
 from astravue_mcp.config import SANDBOX_ORG_ID, SANDBOX_TOKEN, load_settings
 from astravue_mcp.errors import ApiError
 from astravue_mcp.sandbox import SandboxServer, create_app

@@ -123,3 +123,27 @@ def test_imports_point_down_the_layers() -> None:
 def test_every_module_has_a_layer() -> None:
     for name in MODULES:
         layer_of(name)  # raises on a module no layer claims
+
+
+def test_every_function_level_import_says_why_it_is_deferred() -> None:
+    """An import inside a function is allowed only to keep a heavy module out of start-up, and says so."""
+    silent = []
+    for name, path in MODULES.items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = ast.parse("\n".join(lines))
+        top = {id(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)}
+        top |= {  # TYPE_CHECKING blocks
+            id(inner)
+            for node in tree.body
+            if isinstance(node, ast.If)
+            for inner in ast.walk(node)
+            if isinstance(inner, ast.Import | ast.ImportFrom)
+        }
+        silent += [
+            f"{name}:{node.lineno}: {lines[node.lineno - 1].strip()}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            and id(node) not in top
+            and "# deferred:" not in lines[node.lineno - 1]
+        ]
+    assert silent == []

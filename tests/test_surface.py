@@ -6,6 +6,7 @@ After changing a tool, refresh the snapshot (and manifest.json's tool list) and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -13,12 +14,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp.client import Client
 
 from astravue_mcp import catalogue, surface
-from astravue_mcp.config import SettingsError, load_settings
-from astravue_mcp.server import sandbox_server
+from astravue_mcp.config import SANDBOX_URL, SettingsError, load_settings
+from astravue_mcp.sandbox import create_app
+from astravue_mcp.server import build_server, sandbox_server
+from astravue_mcp.state import LocalLogin
 from astravue_mcp.tools import TOOLSETS
 from tests.support import sandbox_client
 
@@ -115,6 +119,26 @@ def test_an_edited_comment_keeps_the_cache_and_an_edited_tool_does_not(
     ], "a comment edit is recorded, so the next start-up compares no syntax tree"
     edit("tools/spaces.py", '"""One space by id."""', '"""One space by its id."""')
     assert surface.load(cache) is None, "a changed tool description is a different tool: rebuild"
+
+
+SELECTIONS = [
+    {},
+    {"read_only": True},
+    {"toolsets": "tasks,time"},
+    {"toolsets": "all", "tools": "astravue_get_task,astravue_list_spaces"},
+]
+
+
+@pytest.mark.parametrize("settings", SELECTIONS)
+async def test_listing_from_the_cache_equals_building_every_tool(settings: dict, tmp_path: Path) -> None:
+    """What a start-up lists from the cache is byte for byte what a start-up without one builds."""
+    cache_dir = str(tmp_path / "cache")
+    built = sandbox_server(load_settings({}, cache_dir=cache_dir, **settings))
+    assert len(built.catalogue.built) == len(await built.list_tools()), "no cache yet: the tools are built"
+    published = sandbox_server(load_settings({}, cache_dir=cache_dir, **settings))
+    assert published.catalogue.built == {}, "start-up must not build any tool"
+    assert dump(await published.list_tools()) == dump(await built.list_tools())
+    assert {p.name for p in await published.list_prompts()} == {p.name for p in await built.list_prompts()}
 
 
 async def test_a_tool_whose_build_failed_is_built_again_on_the_next_call(
@@ -252,3 +276,43 @@ async def test_readme_states_the_real_sizes() -> None:
     ro_bytes = sum(len(json.dumps(t, separators=(",", ":"))) for t in read_only)
     assert f"{len(tools)} tools, {sum(by_name.values()):,} bytes" in readme
     assert f"({len(read_only)} tools, {ro_bytes:,} bytes remain)" in readme
+
+
+def test_a_tool_spec_carries_meta_for_a_view() -> None:
+    """The seam for MCP Apps views: a spec's meta is published as the tool's _meta, as the SDK would."""
+    ui = {"ui": {"resourceUri": "ui://astravue/space.html", "visibility": ["model", "app"]}}
+    spec = dataclasses.replace(REGISTRY["astravue_get_space"], meta=ui)
+    tool, published = catalogue.build(spec)
+    assert tool.meta == ui
+    assert dump([published.tool])[0]["_meta"] == ui
+
+
+async def test_a_tool_added_through_the_sdk_is_served_beside_the_catalogue(warm: str) -> None:
+    """What the SDK's own API registers (add_tool, an extension such as Apps) is listed and called too."""
+    server = sandbox_server(load_settings({}, toolsets="spaces", cache_dir=warm))
+    server.add_tool(lambda: "pong", name="ping", description="Answer pong.")
+    async with Client(server) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        result = await client.call_tool("ping", {})
+    assert names == [n for n, s in REGISTRY.items() if "spaces" in s.toolsets] + ["ping"]
+    assert not result.is_error and result.content[0].text == "pong"
+
+
+async def test_every_request_gets_its_client_from_the_client_source(warm: str) -> None:
+    """The seam for a multi-user server: tools and resources ask the source for each request's client."""
+    settings = load_settings({}, cache_dir=warm).sandboxed(SANDBOX_URL)
+    transport = httpx2.ASGITransport(app=create_app())
+    asked: list[str] = []
+
+    class Recorded(LocalLogin):
+        def client_for(self, ctx: Any) -> Any:
+            asked.append(ctx.request_context.method)
+            return super().client_for(ctx)
+
+    server = build_server(settings, transport, clients=lambda: Recorded(settings, transport))
+    async with Client(server) as client:
+        space = await client.call_tool("astravue_get_space", {"space_id": 2})
+        spaces = await client.read_resource("astravue://spaces")
+    assert space.structured_content is not None and space.structured_content["name"] == "Marketing"
+    assert "Marketing" in spaces.contents[0].text
+    assert asked == ["tools/call", "resources/read"]

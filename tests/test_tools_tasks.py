@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from mcp.client import Client
 
+from astravue_mcp.catalogue import load_specs
+from astravue_mcp.tools.insights import NewTask, TaskChange
+from astravue_mcp.tools.task_api import task_write
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio
@@ -353,3 +357,16 @@ async def test_delete_task_errors(mcp_client: Client) -> None:
         "or neither for a personal task."
     )
     assert (await call(mcp_client, "astravue_get_task", task_id=2, **P1))["id"] == 2
+
+
+def test_every_task_write_uses_the_one_task_field_set() -> None:
+    """Task fields are named once, by task_write's keywords: each tool that writes a task passes them
+    by name, so a renamed parameter fails here (and at its call) instead of silently sending nothing."""
+    fields = set(inspect.signature(task_write).parameters)
+    specs = load_specs()
+    scope = {"ctx", "space_id", "project_id", "task_id"}
+    for name in ("astravue_create_task", "astravue_update_task", "astravue_create_personal_task"):
+        given = set(inspect.signature(specs[name].fn).parameters) - scope
+        assert given and given <= fields, (name, given - fields)
+    assert set(NewTask.model_fields) <= fields
+    assert set(TaskChange.model_fields) - scope <= fields

@@ -18,6 +18,7 @@ from astravue_mcp.auth import oidc
 from astravue_mcp.auth.login import LoginError, run_login
 from astravue_mcp.auth.store import StoreError, TokenSet, TokenStore, duration, open_store
 from astravue_mcp.config import Settings, SettingsError
+from astravue_mcp.identity import Identity
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,6 @@ async def _logout(settings: Settings, store: TokenStore) -> int:
 # ------------------------------------------------------------ formatting
 def _who(tokens: TokenSet) -> str:
     """``Maya Patel (maya, maya@example.com)``: the person's name first, as "me" is shown everywhere."""
-    from astravue_mcp.identity import Identity
-
     identity = Identity.from_claims(tokens.claims)
     return identity.describe() if identity else ""
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from astravue_mcp.auth.oidc import unverified_claims
 from astravue_mcp.config import Settings
 from astravue_mcp.redact import register_secret
 
@@ -90,8 +91,6 @@ class TokenSet(BaseModel):
         A refresh answer may omit the refresh token (no rotation) or the ID token; the previous
         values are kept then, because losing them would force a new interactive login.
         """
-        from astravue_mcp.auth.oidc import unverified_claims
-
         now = time.time() if now is None else now
         access = payload.get("access_token")
         if not isinstance(access, str) or not access:
@@ -155,7 +154,7 @@ def store_dir(settings: Settings) -> Path:
     """The directory of the token file and of the lock file (tests point it elsewhere)."""
     if settings.token_dir:
         return Path(settings.token_dir).expanduser()
-    import platformdirs
+    import platformdirs  # deferred: ~10 ms, and a server imports this module at start-up (identity)
 
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
@@ -358,7 +357,7 @@ class KeyringStore:
         self.directory, self.key = directory, key
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.lock = InterProcessLock(directory / f"tokens-{digest}.lock")
-        import keyring
+        import keyring  # deferred: it looks for backends on import (~140 ms); servers import this module at start-up
 
         self._keyring = keyring
         self.description = f"OS keyring ({type(keyring.get_keyring()).__name__}), service {KEYRING_SERVICE!r}"
@@ -377,7 +376,7 @@ class KeyringStore:
             raise StoreError(f"the OS keyring could not be written ({type(exc).__name__})") from None
 
     def delete(self) -> bool:
-        from keyring.errors import PasswordDeleteError
+        from keyring.errors import PasswordDeleteError  # deferred: see KeyringStore.__init__
 
         try:
             self._keyring.delete_password(KEYRING_SERVICE, self.key)
@@ -391,8 +390,8 @@ class KeyringStore:
 def keyring_usable() -> bool:
     """Whether a real keyring backend exists and answers (headless Linux often has none)."""
     try:
-        import keyring
-        from keyring.backends import fail, null
+        import keyring  # deferred: see KeyringStore.__init__
+        from keyring.backends import fail, null  # deferred: see KeyringStore.__init__
 
         backend = keyring.get_keyring()
         if isinstance(backend, fail.Keyring | null.Keyring) or backend.priority <= 0:

@@ -61,7 +61,7 @@ log = logging.getLogger("astravue_mcp.sandbox")
 
 OK_MESSAGE = "Operation completed successfully"
 ORG_HEADER = "X-Org-Id"
-Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
@@ -112,7 +112,7 @@ class SandboxApi:
         self.stats = stats
         self.latency = latency
 
-    def endpoint(self, operation: str) -> Endpoint:
+    def endpoint(self, operation: str) -> Handler:
         handler = HANDLERS[operation]
 
         async def endpoint(request: Request) -> Response:

@@ -1,6 +1,6 @@
-"""The one way a moment is written out: in UTC, to the second, with a ``Z``.
+"""The one date formatter: a moment in UTC, to the second, with a ``Z``.
 
-Dates the API keeps as midnight (due and start dates) may be shortened to the day (``day_or_moment``).
+Dates the API keeps as midnight (due and start dates) are shortened to the day (``day_or_moment``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ def moment(value: datetime | None) -> str | None:
 
 def day_or_moment(value: datetime | None) -> str | None:
     """A due or start date: just the day when it is midnight UTC, else the moment."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    return value.date().isoformat() if value.time() == time() else value.strftime(SECOND)
+    if value is not None and value.astimezone(UTC).time() == time():
+        return value.astimezone(UTC).date().isoformat()
+    return moment(value)

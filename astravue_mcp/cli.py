@@ -107,7 +107,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     gc.freeze()
     gc.enable()
     if args.transport == "stdio":
-        from astravue_mcp.stdio import answering_every_line
+        from astravue_mcp.stdio import answering_every_line  # deferred: the SDK's types, only where a server runs
 
         try:
             with answering_every_line():

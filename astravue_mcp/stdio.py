@@ -131,7 +131,7 @@ def _copy_output(from_sdk: int, stop: int, wire: _Wire) -> None:
 
 
 def _private_copy(fd: int) -> int:
-    import fcntl
+    import fcntl  # deferred: POSIX only (this module also loads on Windows)
 
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
 

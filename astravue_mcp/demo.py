@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import anyio
 
+from astravue_mcp.cli import exe_path
 from astravue_mcp.config import Settings
 
 CONNECT = """
@@ -26,6 +24,11 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
     from astravue_mcp.server import sandbox_server
     from astravue_mcp.tools.registry import text_of
 
+    if serve_port is not None:
+        from astravue_mcp.http_app import check_port
+
+        check_port("127.0.0.1", serve_port)  # before the tour, so nothing claims to serve on a taken port
+
     async def tour() -> None:
         async with Client(sandbox_server(settings)) as client:
             tools = (await client.list_tools()).tools
@@ -40,9 +43,7 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
             print(text_of(result))
 
     anyio.run(tour)
-    # Clients start servers without a shell or the venv on PATH: give them an absolute path.
-    exe = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith("astravue-mcp") else "astravue-mcp"
-    print(CONNECT.format(exe=exe))
+    print(CONNECT.format(exe=exe_path()))
     if serve_port is None:
         return 0
     from astravue_mcp.http_app import serve_http

@@ -241,7 +241,8 @@ def cmd_logout(settings: Settings, args: argparse.Namespace) -> int:
     return commands.logout(settings)
 
 
-def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
+def tool_sizes(settings: Settings) -> list[tuple[str, str, int]]:
+    """(toolset, tool, bytes in tools/list) for every tool these settings select (the README quotes them)."""
     import anyio
 
     from astravue_mcp.catalogue import toolset_of
@@ -255,7 +256,11 @@ def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
             rows.append((toolset_of(t.name), t.name, size))
         return rows
 
-    rows = anyio.run(sizes)
+    return anyio.run(sizes)
+
+
+def cmd_tools(settings: Settings, args: argparse.Namespace) -> int:
+    rows = tool_sizes(settings)
     for toolset in dict.fromkeys(r[0] for r in rows):
         print(f"{toolset}:")
         for _, name, size in (r for r in rows if r[0] == toolset):

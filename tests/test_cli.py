@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
 from astravue_mcp.cli import parser
 from astravue_mcp.config import SANDBOX_ORG_ID, SettingsError, load_settings
+from tests.support import stop, wait_until_up
 
 EXE = str(Path(sys.executable).parent / "astravue-mcp")
 TIMEOUT = 60
@@ -145,15 +145,6 @@ def send(proc: subprocess.Popen[str], *messages: dict[str, Any]) -> None:
     proc.stdin.flush()
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def test_sandbox_command_prints_a_line_that_points_a_server_at_it() -> None:
     port = free_port()
     sandbox = subprocess.Popen(
@@ -167,14 +158,7 @@ def test_sandbox_command_prints_a_line_that_points_a_server_at_it() -> None:
         assert banner[0].startswith(f"Astravue sandbox at http://127.0.0.1:{port} (organisation id 1, ")
         line = banner[2].strip()
         assert line.endswith(" serve"), banner
-        deadline = time.monotonic() + TIMEOUT
-        while True:  # the banner comes first; wait until the sandbox answers
-            try:
-                httpx2.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx2.TransportError:
-                assert time.monotonic() < deadline and sandbox.poll() is None
-                time.sleep(0.1)
+        wait_until_up(f"http://127.0.0.1:{port}/_sandbox/stats", sandbox)  # the banner comes first
         # Exactly the printed line, in a shell, with none of this environment's settings.
         server = subprocess.Popen(
             ["/bin/sh", "-c", line], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -205,15 +189,7 @@ def test_serve_stops_promptly_on_sigint_and_sigterm(transport: str, signum: sign
             send(proc, INIT)
             read_answer(proc, 1)
         else:
-            deadline = time.monotonic() + TIMEOUT
-            while True:
-                try:
-                    if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                assert time.monotonic() < deadline and proc.poll() is None, "did not start"
-                time.sleep(0.1)
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
         sent = time.monotonic()
         proc.send_signal(signum)
         code = proc.wait(10)

@@ -31,6 +31,7 @@ from astravue_mcp import __version__
 from astravue_mcp.cli import tool_sizes
 from astravue_mcp.config import ENV, SANDBOX_TOKEN, SettingsError, load_settings
 from astravue_mcp.tools.registry import TOOLSETS
+from tests.support import stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -225,24 +226,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                                   stderr=subprocess.PIPE))  # fmt: skip
     url = f"http://127.0.0.1:{app_port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert procs[1].poll() is None and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.1)
+        wait_until_up(f"{url}/healthz", procs[1], START_TIMEOUT)
         yield {"url": url, "token": env["ASTRAVUE_HTTP_TOKEN"]}
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(proc)
 
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}

@@ -49,8 +49,8 @@ def ensure_venv(dev: bool = True) -> None:
     installed = stamp.read_text().split() if stamp.exists() else []  # digest, then "plain" without the dev tools
     if installed[:1] == [digest] and (not dev or "plain" not in installed):
         return
-    what = "astravue-mcp with its test and build tools" if dev else "astravue-mcp"
-    print(f"Installing {what} into .venv (once; about {60 if dev else 30} s on a fresh machine)...", file=sys.stderr)
+    what, takes = ("astravue-mcp and its test tools", "1-2 minutes") if dev else ("astravue-mcp", "about a minute")
+    print(f"Installing {what} into .venv (once; {takes} on a fresh machine)...", file=sys.stderr)
     started = time.monotonic()
     if not PY.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)

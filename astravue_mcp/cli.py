@@ -204,6 +204,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from astravue_mcp.demo import exe_path
     from astravue_mcp.sandbox import run_sandbox
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -302,12 +303,6 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from astravue_mcp.doctor import run_doctor
 
     return run_doctor(settings, sandbox=args.sandbox, refresh=args.refresh)
-
-
-def exe_path() -> str:
-    """How to run this very command again: clients and other terminals may not have the venv on PATH."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    return os.path.abspath(argv0) if os.path.basename(argv0) == "astravue-mcp" else "astravue-mcp"
 
 
 COMMANDS = {

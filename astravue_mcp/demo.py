@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import anyio
 
-from astravue_mcp.cli import exe_path
 from astravue_mcp.config import Settings
 
 CONNECT = """
@@ -15,6 +17,12 @@ Connect a client to a sandbox server of its own (stdio):
 For your real workspace: set ASTRAVUE_CLIENT_ID, ASTRAVUE_CLIENT_SECRET, ASTRAVUE_ORG_ID,
 run `astravue-mcp login` once, then use `astravue-mcp serve`.
 """
+
+
+def exe_path() -> str:
+    """How to run this very command again: clients and other terminals may not have the venv on PATH."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return os.path.abspath(argv0) if os.path.basename(argv0) == "astravue-mcp" else "astravue-mcp"
 
 
 def run_demo(settings: Settings, serve_port: int | None = None) -> int:

@@ -35,9 +35,7 @@ def _host_only(entry: str) -> str:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """Build the app; ``settings`` default to the environment's."""
     settings = settings or load_settings()
-    settings.require("org_id")
-    if settings.access_token is None:
-        settings.require("client_id")
+    settings.require_account()
     public = [h for h in listed(settings.allowed_hosts) if not is_loopback(_host_only(h))]
     if public and settings.http_token is None:
         raise SettingsError(
@@ -56,9 +54,13 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
 @cache
 def _app() -> ASGIApp:
-    settings = load_settings()
-    setup_logging(settings.log_level)  # the same redacting stderr logging as the CLI
-    return create_app(settings)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level)  # the same redacting stderr logging as the CLI
+        return create_app(settings)
+    except SettingsError as exc:
+        # The server (uvicorn, gunicorn...) would print a long traceback around this one useful line.
+        raise SystemExit(f"astravue-mcp: {exc}") from None
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 SANDBOX_URL = "http://sandbox.astravue.local"
 """Base URL of the embedded sandbox: requests to it go in-process, never on the network."""
@@ -48,10 +48,10 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message names the environment variable."""
 
 
-def _url(value: str) -> str:
+def _url(value: str, example: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL such as https://api.astravue.com")
+        raise ValueError(f"must be an http(s) URL such as {example}")
     return value.rstrip("/")
 
 
@@ -90,8 +90,10 @@ class Settings(BaseModel):
 
     @field_validator("api_url", "auth_url", "redirect_uri")
     @classmethod
-    def _check_url(cls, value: str) -> str:
-        return _url(value)
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        # Each URL's own default is the example: an API address is the wrong hint for a redirect URI.
+        assert info.field_name is not None
+        return _url(value, cls.model_fields[info.field_name].default)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -118,26 +120,46 @@ class Settings(BaseModel):
         return " ".join(scopes)
 
     def require(self, *fields: str) -> None:
-        """Fail with the variable's name when a setting a command needs is unset."""
-        for name in fields:
-            if getattr(self, name) in (None, ""):
-                raise SettingsError(f"{ENV_BY_FIELD[name]} is not set: {HELP[name]}")
+        """Fail, naming every unset variable at once, when settings a command needs are missing."""
+        missing = [name for name in fields if getattr(self, name) in (None, "")]
+        if len(missing) == 1:
+            raise SettingsError(f"{ENV_BY_FIELD[missing[0]]} is not set: {HELP[missing[0]]}")
+        if missing:
+            names = [ENV_BY_FIELD[name] for name in missing]
+            what = " ".join(f"{env}: {HELP[name]}" for env, name in zip(names, missing, strict=True))
+            raise SettingsError(f"{', '.join(names[:-1])} and {names[-1]} are not set. {what}")
+
+    def require_account(self) -> None:
+        """What serving a real account needs: its org, and an API client unless a token is given."""
+        self.require(*(() if self.access_token else ("client_id",)), "org_id")
+
+    def account_settings(self) -> list[str]:
+        """The variables of a real account that were set (``--sandbox`` ignores them)."""
+        return [ENV_BY_FIELD[name] for name in ACCOUNT_FIELDS if name in self.model_fields_set]
 
     def sandboxed(self, api_url: str) -> Settings:
-        """These settings pointed at a sandbox: its URL, its token and its org.
+        """These settings pointed at a sandbox: its URL, its token and its org, nothing of an account.
 
         The client-side rate budget protects the real API; against a sandbox it is off unless the
         settings set one explicitly (a test of the budget does).
         """
+        cleared = {name: Settings.model_fields[name].default for name in ACCOUNT_FIELDS}
         return self.model_copy(
             update={
+                **cleared,
                 "api_url": api_url,
                 "access_token": SecretStr(SANDBOX_TOKEN),
-                "org_id": self.org_id or SANDBOX_ORG_ID,
+                "org_id": SANDBOX_ORG_ID,
                 "rate_limit": self.rate_limit if "rate_limit" in self.model_fields_set else 0,
             }
         )
 
+
+ACCOUNT_FIELDS = (
+    "api_url", "auth_url", "client_id", "client_secret", "org_id", "access_token", "redirect_uri", "scope",
+    "offline_access", "token_auth_method", "token_store", "token_dir",
+)  # fmt: skip
+"""What identifies a real account and its login; a sandbox brings its own."""
 
 ENV: dict[str, str] = {f"ASTRAVUE_{name.upper()}": name for name in Settings.model_fields}
 ENV_BY_FIELD = {field: env for env, field in ENV.items()}

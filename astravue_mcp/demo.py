@@ -13,7 +13,7 @@ from mcp.client import Client
 
 from astravue_mcp.catalogue import toolset_of
 from astravue_mcp.config import Settings
-from astravue_mcp.http_app import serve_http
+from astravue_mcp.http_app import check_port, serve_http
 from astravue_mcp.server import build_server, sandbox_server
 from astravue_mcp.tools.registry import text_of
 
@@ -27,7 +27,16 @@ run `astravue-mcp login` once, then use `astravue-mcp serve`.
 """
 
 
+def exe_path() -> str:
+    """How to run this very command again: clients and other terminals may not have the venv on PATH."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return os.path.abspath(argv0) if os.path.basename(argv0) == "astravue-mcp" else "astravue-mcp"
+
+
 def run_demo(settings: Settings, serve_port: int | None = None) -> int:
+    if serve_port is not None:
+        check_port("127.0.0.1", serve_port)  # before the tour, so nothing claims to serve on a taken port
+
     async def tour() -> None:
         async with Client(sandbox_server(settings)) as client:
             tools = (await client.list_tools()).tools
@@ -42,9 +51,7 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
             print(text_of(result))
 
     anyio.run(tour)
-    # Clients start servers without a shell or the venv on PATH: give them an absolute path.
-    exe = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0].endswith("astravue-mcp") else "astravue-mcp"
-    print(CONNECT.format(exe=exe))
+    print(CONNECT.format(exe=exe_path()))
     if serve_port is None:
         return 0
     print(f"Now serving the sandbox over Streamable HTTP at http://127.0.0.1:{serve_port}/mcp (Ctrl-C stops).")
@@ -55,8 +62,8 @@ def run_demo(settings: Settings, serve_port: int | None = None) -> int:
     return serve_http(sandbox_server(settings), settings, "127.0.0.1", serve_port)
 
 
-def print_tool_sizes(settings: Settings) -> int:
-    """Each selected tool per toolset with the bytes it costs in tools/list."""
+def tool_sizes(settings: Settings) -> list[tuple[str, str, int]]:
+    """(toolset, tool, bytes in tools/list) for every tool these settings select (the README quotes them)."""
 
     async def sizes() -> list[tuple[str, str, int]]:
         tools = await sandbox_server(settings).list_tools()
@@ -66,7 +73,12 @@ def print_tool_sizes(settings: Settings) -> int:
             rows.append((toolset_of(t.name), t.name, size))
         return rows
 
-    rows = anyio.run(sizes)
+    return anyio.run(sizes)
+
+
+def print_tool_sizes(settings: Settings) -> int:
+    """Each selected tool per toolset with the bytes it costs in tools/list."""
+    rows = tool_sizes(settings)
     for toolset in dict.fromkeys(r[0] for r in rows):
         print(f"{toolset}:")
         for _, name, size in (r for r in rows if r[0] == toolset):

@@ -90,13 +90,18 @@ def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", po
     return app
 
 
-def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
-    app = create_http_app(server, settings, host, port)
-    try:  # a taken port is a setting to change, not a uvicorn traceback
+def check_port(host: str, port: int) -> None:
+    """A taken port is a setting to change, not a uvicorn traceback (checked before anything claims to serve)."""
+    try:
         socket.create_server((host, port)).close()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise SettingsError(f"Cannot listen on {host}:{port}: {reason}. Choose another port with --port.") from None
-    log.warning("MCP over Streamable HTTP at http://%s:%s/mcp", host, port)
+
+
+def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
+    app = create_http_app(server, settings, host, port)
+    check_port(host, port)
+    log.info("MCP over Streamable HTTP at http://%s:%s/mcp", host, port)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
     return 0

@@ -10,13 +10,16 @@ manifest.json is kept in step by tests/test_packaging.py (tool names) and ``--sy
 The bundle is of server type ``uv``: it carries ``pyproject.toml`` and the package sources, and
 Claude Desktop's uv runtime installs the dependencies. Packing uses the npm package
 ``@anthropic-ai/mcpb`` from ``tests/inspector/node_modules`` (installed by ``python3 tasks.py test``),
-or ``npx`` when that is missing. Run it with the project's virtual environment's Python.
+or ``npx`` when that is missing. Any ``python3`` runs it: without the package's dependencies it
+sets up the project's ``.venv`` (as ``tasks.py`` does) and runs again from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -104,7 +107,22 @@ def build(output: Path, timeout: float = 120.0) -> Path:
     return output
 
 
+def ensure_environment() -> None:
+    """Run from the project's .venv when this Python lacks the package's dependencies."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        importlib.import_module("astravue_mcp.server")
+    except ImportError:
+        import tasks
+
+        if Path(sys.executable).resolve() == tasks.PY.resolve():
+            raise  # the venv itself is broken: show why
+        tasks.ensure_venv(dev=False)
+        os.execv(tasks.PY, [str(tasks.PY), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
+    ensure_environment()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sync", action="store_true", help="update manifest.json's version and tools, then stop")
     parser.add_argument("--output", type=Path, help="where to write the .mcpb (default dist/)")

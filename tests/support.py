@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from typing import Any
 
+import httpx2
 from mcp.client import Client
 
 from astravue_mcp.config import load_settings
@@ -57,3 +60,27 @@ def tcp_client(api_url: str, **settings: object) -> Client:
         "rate_limit": 100_000,
     } | settings
     return Client(build_server(load_settings({}, **options).sandboxed(api_url)))
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Poll ``url`` until the server ``proc`` answers 200 there; fail if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx2.get(url, timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        assert proc.poll() is None, f"the server exited with {proc.returncode}"
+        assert time.monotonic() < deadline, f"nothing answered at {url} within {timeout} s"
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Stop a process a test started: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

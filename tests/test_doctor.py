@@ -111,9 +111,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def test_wrong_org_is_one_red_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, _ = run_cli(capsys, monkeypatch, "--sandbox", ASTRAVUE_ORG_ID="999")
-    assert code == 1
+async def test_wrong_org_is_one_red_line() -> None:
+    # `--sandbox` ignores ASTRAVUE_ORG_ID (the sandbox has its own org): a wrong one is set afterwards.
+    settings = load_settings({}).sandboxed(SANDBOX_URL).model_copy(update={"org_id": 999})
+    report = await diagnose(settings, transport=httpx2.ASGITransport(app=create_app()), sandbox=True)
+    out = norm(report.render())
+    assert report.exit_code == 1
     assert lines(out, "FAIL") == [
         "FAIL  org 999  rejected: GET /v1/spaces -> HTTP 403: this login has no access to org 999: "
         "check ASTRAVUE_ORG_ID"

@@ -30,6 +30,8 @@ import anyio
 import httpx2
 import pytest
 
+from tests.support import stop
+
 INSPECTOR_DIR = Path(__file__).parent / "inspector"
 MODULES = INSPECTOR_DIR / "node_modules"
 INSPECTOR_JS = MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
@@ -166,12 +168,7 @@ def http_server(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.1)
         yield f"{url}/mcp"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 @pytest.mark.parametrize("era", ERAS)

@@ -1,7 +1,9 @@
-"""Packaging: the built wheel really installs and runs; server.json, manifest.json and the docs agree.
+"""Packaging: the release check builds everything, the built wheel really installs and runs; server.json,
+manifest.json, the plugin manifests and the docs agree.
 
-The wheel is built once per session (``python -m build``, about 15 s) and installed into a fresh
-virtual environment with its real dependencies (pip's cache keeps repeat runs quick).
+The distributions come from one run of the release command itself (``python3 tasks.py release``,
+about 35 s: version check, wheel, sdist, .mcpb, the wheel run from a fresh venv); the tests below
+then look inside what it built and install the wheel once more for closer checks.
 
 After adding or changing a tool, refresh manifest.json's tool list together with the tools/list
 snapshot: ``UPDATE_SNAPSHOTS=1 python3 tasks.py test tests/test_surface.py tests/test_packaging.py``.
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+import tasks
 from astravue_mcp import __version__
 from astravue_mcp.config import ENV, Settings
 
@@ -32,6 +35,7 @@ MANIFEST = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SEED = "astravue_mcp/sandbox/seed.json"
 BUILD_TIMEOUT = 300
+RELEASE_TIMEOUT = 600
 
 
 def is_secret(env_var: str) -> bool:
@@ -43,15 +47,16 @@ def is_secret(env_var: str) -> bool:
 @pytest.fixture(scope="session")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=BUILD_TIMEOUT,
-    )
+    release = [sys.executable, str(ROOT / "tasks.py"), "release", "--outdir", str(out), "--tag", f"v{__version__}"]
+    done = subprocess.run(release, capture_output=True, text=True, timeout=RELEASE_TIMEOUT, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ran = f"release: the wheel installs into a fresh venv and runs on the sandbox (version {__version__})"
+    assert ran in done.stdout
     (wheel,) = out.glob("*.whl")
     (sdist,) = out.glob("*.tar.gz")
-    return {"wheel": wheel, "sdist": sdist}
+    (mcpb,) = out.glob("*.mcpb")
+    assert f"{out.name}/{mcpb.name}  sha256 " in done.stdout
+    return {"wheel": wheel, "sdist": sdist, "mcpb": mcpb}
 
 
 def test_wheel_and_sdist_carry_the_version_and_the_seed(dists: dict[str, Path]) -> None:
@@ -124,10 +129,28 @@ def test_server_json_follows_the_registry_schema() -> None:
 
 
 def test_versions_agree_everywhere() -> None:
-    assert SERVER_JSON["version"] == SERVER_JSON["packages"][0]["version"] == __version__
-    assert MANIFEST["version"] == __version__
-    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    assert f"## [{__version__}] - " in changelog
+    assert tasks.version_problems(tag=f"v{__version__}") == []
+    assert set(tasks.versions().values()) == {__version__}
+    assert SERVER_JSON["version"] == SERVER_JSON["packages"][0]["version"] == MANIFEST["version"] == __version__
+
+
+def test_release_check_refuses_any_disagreement(tmp_path: Path) -> None:
+    for path in {path for path, _ in tasks.VERSIONED.values()} | {"CHANGELOG.md"}:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text((ROOT / path).read_text(encoding="utf-8"), encoding="utf-8")
+    extension = json.loads((tmp_path / "gemini-extension.json").read_text())
+    (tmp_path / "gemini-extension.json").write_text(json.dumps({**extension, "version": "9.9.9"}))
+    assert tasks.version_problems(tmp_path, tag="v0.0.1") == [
+        f"Gemini CLI extension says 9.9.9, the package {__version__}",
+        f"the tag v0.0.1 is not v{__version__}",
+    ]
+    # The real command refuses before building anything.
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tasks.py"), "release", "--tag", "v0.0.1", "--outdir", str(tmp_path / "dist")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1 and not (tmp_path / "dist").exists()
+    assert done.stderr.strip().splitlines()[-1] == f"  the tag v0.0.1 is not v{__version__}"
 
 
 def test_readme_carries_the_registry_ownership_marker() -> None:
@@ -178,19 +201,24 @@ def test_manifest_lists_the_servers_tools() -> None:
     assert [t["name"] for t in MANIFEST["tools"]] == names, "tools changed: UPDATE_SNAPSHOTS=1 (module docstring)"
 
 
-def test_mcpb_validates_and_packs(tmp_path: Path) -> None:
-    from tests.test_inspector import MODULES, missing
-
-    if not (MODULES / ".bin" / "mcpb").exists():
-        missing("tests/inspector has no mcpb: run `npm ci` there (python3 tasks.py test does it)")
+def test_mcpb_validates_and_packs(dists: dict[str, Path]) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_mcpb
 
-    bundle = build_mcpb.build(tmp_path / "astravue.mcpb")
-    with zipfile.ZipFile(bundle) as zf:
+    with zipfile.ZipFile(dists["mcpb"]) as zf:
         names = set(zf.namelist())
         packed: dict[str, Any] = json.loads(zf.read("manifest.json"))
     assert {"manifest.json", "pyproject.toml", "LICENSE", SEED, "astravue_mcp/__main__.py"} <= names
     assert not [n for n in names if n.startswith((".venv", "tests/", "node_modules")) or "__pycache__" in n]
     assert packed["tools"] == build_mcpb.server_tools()
     assert {k: v for k, v in packed.items() if k != "tools"} == {k: v for k, v in MANIFEST.items() if k != "tools"}
+
+
+def test_release_workflow_runs_the_tested_release_check() -> None:
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    assert 'tags: ["v*"]' in workflow
+    # The check job runs nothing but the command tested above; only the publish job uploads.
+    check = workflow.split("\n  check:\n", 1)[1].split("\n  publish:\n", 1)[0]
+    runs = re.findall(r"^\s+run: (.*)$", check, re.M)
+    assert runs == ['python3 tasks.py release --tag "${GITHUB_REF_NAME}" --outdir dist']
+    assert "needs: check" in workflow.split("\n  publish:\n", 1)[1]

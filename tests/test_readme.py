@@ -1,10 +1,12 @@
 """The README's promises, checked: every client snippet starts the server it documents, the quick
-start is two commands, install lines are there, and the ASGI deployment behaves as described.
+start is two commands, the install story is the one that works today, every number about the tool
+surface is measured, and the ASGI deployment behaves as described.
 
-Client snippets run ``uvx astravue-mcp ...``; uv is not needed here: the snippet's command is
-mapped to this environment's ``astravue-mcp`` with the snippet's own arguments and environment
-(placeholders included), and must answer ``initialize`` and ``tools/list`` over stdio. That is
-what a client does first, and it needs no network (the login is only used on the first call).
+Client snippets name an installed ``astravue-mcp`` by an absolute placeholder path (or run
+``uvx astravue-mcp ...``); the snippet's command is mapped to this environment's ``astravue-mcp``
+with the snippet's own arguments and environment (placeholders included), and must answer
+``initialize`` and ``tools/list`` over stdio. That is what a client does first, and it needs no
+network (the login is only used on the first call).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ import pytest
 
 from astravue_mcp import __version__
 from astravue_mcp.config import ENV, SANDBOX_TOKEN, SettingsError, load_settings
+from astravue_mcp.demo import tool_sizes
+from astravue_mcp.tools.registry import TOOLSETS
+from tests.support import stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -59,7 +64,7 @@ def command_line(entry: dict[str, Any]) -> list[str]:
     if re.search(r"(^|[\\/])uvx(\.exe)?$", command):
         assert args[0] == "astravue-mcp", args
         return [EXE, *args[1:]]
-    assert command == "astravue-mcp", command
+    assert re.search(r"(^|[\\/])astravue-mcp(\.exe)?$", command), command
     return [EXE, *args]
 
 
@@ -84,7 +89,8 @@ def test_claude_code_command_runs_the_same_server() -> None:
     (text,) = [b for b in blocks("bash") if b.startswith("claude mcp add astravue")]
     words = shlex.split(text.replace("\\\n", " "))
     assert words[:4] == ["claude", "mcp", "add", "astravue"]
-    assert words[words.index("--") + 1 :] == ["uvx", "astravue-mcp", "serve"]
+    assert words[words.index("--") + 1 :] == ["/home/you/.local/bin/astravue-mcp", "serve"]
+    assert "(Once on PyPI: `-- uvx astravue-mcp serve`." in section("Client set-up")
     env = [words[i + 1].split("=")[0] for i, w in enumerate(words) if w == "--env"]
     assert env == ["ASTRAVUE_CLIENT_ID", "ASTRAVUE_CLIENT_SECRET", "ASTRAVUE_ORG_ID"]
 
@@ -147,10 +153,51 @@ def test_quick_start_is_two_commands_and_install_lines_are_there() -> None:
         "python3 tasks.py test",
     ]
     install = section("Install")
-    for line in ("pip install astravue-mcp", "pipx install astravue-mcp", "uvx astravue-mcp"):
+    assert "not on PyPI yet" in install
+    (commands,) = blocks("bash")[1:2]
+    assert [line.split("#")[0].strip() for line in commands.strip().splitlines()][1:] == [
+        "pip install .",
+        "pipx install .",
+        "uvx --from . astravue-mcp --version",
+    ]
+    wheel = f"./astravue_mcp-{__version__}-py3-none-any.whl"
+    for line in (f"pip install {wheel}", f"pipx install {wheel}", f"uvx --from {wheel} astravue-mcp serve"):
         assert line in install
+    for line in ("pip install astravue-mcp", "pipx install astravue-mcp", "uvx astravue-mcp"):
+        assert line in install  # what applies once published
     assert "npx @modelcontextprotocol/inspector astravue-mcp serve --sandbox" in README
     assert "uvicorn astravue_mcp.asgi:app" in README
+
+
+def test_node_versions_are_stated_once() -> None:
+    quick = section("Quick start")
+    for version in ("Node.js 20+", "Node.js 22.19+"):
+        assert README.count(version) == 1 and version in quick
+    assert not re.search(r"Node(\.js)? ?\d", README.replace(quick, "")), "a Node version outside Quick start"
+
+
+def measured(**selection: Any) -> tuple[int, int]:
+    rows = tool_sizes(load_settings({}, **selection))
+    return len(rows), sum(size for _, _, size in rows)
+
+
+def test_every_number_about_the_tool_surface_is_measured() -> None:
+    """The toolset table and the totals are what `astravue-mcp tools [--toolsets …] [--read-only]` prints."""
+    tools = section("Tools, toolsets and read-only mode")
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \| ([\d,]+) \| (.*) \|$", tools, re.M)
+    assert [r[0] for r in rows] == list(TOOLSETS)
+    for toolset, count, size, names in rows:
+        selected = [name for _, name, _ in tool_sizes(load_settings({}, toolsets=toolset))]
+        assert (int(count), int(size.replace(",", ""))) == measured(toolsets=toolset), toolset
+        assert set(re.findall(r"`(\w+)`", names)) - set(TOOLSETS) == {n.removeprefix("astravue_") for n in selected}
+    count, size = measured(toolsets="all")
+    assert f"{count} tools in {len(TOOLSETS)} toolsets" in tools
+    assert size / count < 1000
+    tokens = f"~{round(size / 4, -2):,.0f} tokens"
+    assert f"**Default: every toolset**, {count} tools, {size:,} bytes ({tokens}, under 1,000 bytes per tool" in tools
+    ro_count, ro_size = measured(toolsets="all", read_only=True)
+    assert f"the {count - ro_count} tools that write disappear" in tools
+    assert f"({ro_count} tools, {ro_size:,} bytes remain)" in tools
 
 
 # ---------------------------------------------------------------- the ASGI deployment
@@ -179,24 +226,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                                   stderr=subprocess.PIPE))  # fmt: skip
     url = f"http://127.0.0.1:{app_port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert procs[1].poll() is None and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.1)
+        wait_until_up(f"{url}/healthz", procs[1], START_TIMEOUT)
         yield {"url": url, "token": env["ASTRAVUE_HTTP_TOKEN"]}
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(proc)
 
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}

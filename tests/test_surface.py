@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -260,22 +259,6 @@ async def test_prompts_that_name_a_switched_off_tool_are_withdrawn() -> None:
     assert read_only == everything - {"overdue_action_plan", "sprint_planner", "task_breakdown"}
     async with sandbox_client(toolsets="spaces,projects,tasks") as client:
         assert (await client.list_prompts()).prompts == []
-
-
-async def test_readme_states_the_real_sizes() -> None:
-    """The README's toolset table and totals are what tools/list really costs."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    tools = await listed(toolsets="all")
-    by_name = {t["name"]: len(json.dumps(t, separators=(",", ":"))) for t in tools}
-    for toolset in TOOLSETS:
-        row = re.search(rf"^\| `{toolset}` \| (\d+)[^|]*\| ([\d,]+) \|", readme, re.M)
-        assert row, f"README has no row for {toolset}"
-        own = [n for n in by_name if REGISTRY[n].toolsets[0] == toolset]
-        assert (int(row[1]), int(row[2].replace(",", ""))) == (len(own), sum(by_name[n] for n in own)), toolset
-    read_only = await listed(toolsets="all", read_only=True)
-    ro_bytes = sum(len(json.dumps(t, separators=(",", ":"))) for t in read_only)
-    assert f"{len(tools)} tools, {sum(by_name.values()):,} bytes" in readme
-    assert f"({len(read_only)} tools, {ro_bytes:,} bytes remain)" in readme
 
 
 def test_a_tool_spec_carries_meta_for_a_view() -> None:

@@ -291,9 +291,11 @@ def open_browser(url: str) -> bool:
     """Open the system browser, unless this looks like a machine without a desktop.
 
     On Linux without DISPLAY/WAYLAND_DISPLAY, ``webbrowser`` would start a text browser (lynx,
-    w3m) inside this very terminal; printing the URL is more useful there.
+    w3m) inside this very terminal; printing the URL is more useful there. A BROWSER the person
+    chose (``wslview`` on WSL, a script over SSH) is always used.
     """
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    desktop = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER")
+    if sys.platform.startswith("linux") and not desktop:
         return False
     try:
         return webbrowser.open(url, new=2)

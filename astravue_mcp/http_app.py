@@ -90,14 +90,17 @@ def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", po
 
 
 def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
+    return run_app(create_http_app(server, settings, host, port), settings, host, port)
+
+
+def run_app(app: ASGIApp, settings: Settings, host: str, port: int, url: str | None = None) -> int:
     import uvicorn
 
-    app = create_http_app(server, settings, host, port)
     try:  # a taken port is a setting to change, not a uvicorn traceback
         socket.create_server((host, port)).close()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise SettingsError(f"Cannot listen on {host}:{port}: {reason}. Choose another port with --port.") from None
-    log.warning("MCP over Streamable HTTP at http://%s:%s/mcp", host, port)
+    log.warning("MCP over Streamable HTTP at %s", url or f"http://{host}:{port}/mcp")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
     return 0

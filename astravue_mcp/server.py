@@ -8,7 +8,7 @@ so the stdio server answers ``initialize`` and ``tools/list`` at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,13 +27,23 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> CatalogueServer:
-    """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP."""
+def build_server(
+    settings: Settings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    app_state: Callable[..., AppState] = AppState,
+    **server_options: Any,
+) -> CatalogueServer:
+    """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP.
+
+    ``app_state`` makes the state tools see: remote mode passes one whose ``client_for`` gives each
+    caller their own client; ``server_options`` go to the SDK's server (remote mode: the requestState
+    keys every replica shares).
+    """
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as task_group:
-            state = AppState(settings, transport, task_group)
+            state = app_state(settings, transport, task_group)
             try:
                 yield state
             finally:
@@ -52,6 +62,7 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         middleware=[resources.bind_request],
         # The MCP Apps extension: the views' ui:// pages and the capability; their tools are in the catalogue.
         extensions=[views.apps()],
+        **server_options,
     )
     resources.register(server)
     prompts.register(server, catalogue.names())

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from typing import Any
 
+import httpx2
 from mcp.client import Client
 
 from astravue_mcp.config import load_settings
@@ -57,3 +60,26 @@ def tcp_client(api_url: str, **settings: object) -> Client:
         "rate_limit": 100_000,
     } | settings
     return Client(build_server(load_settings({}, **options).sandboxed(api_url)))
+
+
+def started(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> bool:
+    """Wait until the server process answers ``url``; False when it exits or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            httpx2.get(url, timeout=1)
+            return True
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    return False
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate a server the test started; kill it when it does not stop within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from typing import Any
@@ -83,3 +84,13 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+
+
+def leaks(outputs: dict[str, str], secrets: dict[str, str]) -> list[str]:
+    """The secret scan: which named secret (or anything shaped like a JWT) shows in which output."""
+    assert all(len(s) >= 8 for s in secrets.values()), "every secret must be a real, searchable value"
+    found = [f"{name} in {where}" for where, text in outputs.items() for name, s in secrets.items() if s in text]
+    return found + [f"a JWT in {where}" for where, text in outputs.items() if JWT.search(text)]

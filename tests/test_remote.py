@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
@@ -45,6 +46,7 @@ from tests.remote_support import (
     structured,
     upstream,
 )
+from tests.support import leaks
 
 OUR_TOKEN_TTL = 4
 
@@ -125,10 +127,21 @@ async def test_two_people_sign_in_with_the_sdk_client_and_each_gets_their_own_da
     # ... and Astravue's access token is not a key to /mcp.
     refused = mcp_post(realm.server, upstream_tokens.access_token)
     assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
-    # Nothing secret in the server's DEBUG log: our tokens, Astravue's, the client secret, the keys.
-    secrets_seen = (first.access_token, renewed.refresh_token, upstream_tokens.access_token, CLIENT_SECRET, realm.keys)
-    for secret in (*secrets_seen, upstream_tokens.refresh_token or "unset"):
-        assert secret not in realm.server.output
+    # The suite's secret scan over the server's DEBUG log: our tokens and code, Astravue's tokens, the
+    # client secret, the keys, and anything shaped like a JWT.
+    found = {
+        "client secret": CLIENT_SECRET,
+        "state keys": realm.keys,
+        "our code": parse_qs(urlsplit(maya.redirected or "").query)["code"][0],
+        "our access token": first.access_token,
+        "our refresh token": first.refresh_token or "",
+        "our renewed refresh token": renewed.refresh_token or "",
+        "Astravue access token": upstream_tokens.access_token,
+        "Astravue refresh token": upstream_tokens.refresh_token or "",
+    }
+    log = realm.server.output
+    assert "Access token renewed" in log and "DEBUG" in log  # DEBUG really was on
+    assert leaks({"server log": log}, found) == []
 
 
 def test_discovery_starts_from_a_401_naming_the_metadata_and_the_scope(realm: Realm) -> None:

@@ -66,7 +66,6 @@ def _app() -> ASGIApp:
 
 @cache
 def _remote_app() -> ASGIApp:
-    from astravue_mcp.cli import setup_logging
     from astravue_mcp.remote.app import create_remote_app
 
     settings = load_settings()

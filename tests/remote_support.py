@@ -307,8 +307,10 @@ INIT = {
 }
 
 
-def mcp_post(server: RemoteServer, token: str | None) -> httpx2.Response:
+def mcp_post(server: RemoteServer | str, token: str | None) -> httpx2.Response:
+    """An initialize request to the server's (or this URL's) MCP endpoint, with or without a bearer token."""
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return httpx2.post(server.mcp_url, json=INIT, headers=headers, timeout=10)
+    url = server if isinstance(server, str) else server.mcp_url
+    return httpx2.post(url, json=INIT, headers=headers, timeout=10)

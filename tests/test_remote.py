@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from tests.remote_support import (
     structured,
     upstream,
 )
-from tests.support import leaks
+from tests.support import leaks, started, stop_process
 
 OUR_TOKEN_TTL = 4
 
@@ -322,3 +323,26 @@ async def test_readiness_fails_while_the_shared_state_is_unreachable() -> None:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")
     assert ready.status_code == 503 and "did not answer" in ready.json()["state"]
+
+
+def test_the_asgi_remote_app_runs_under_uvicorn_and_asks_for_oauth() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")} | {
+        "ASTRAVUE_PUBLIC_URL": url,
+        "ASTRAVUE_CLIENT_ID": "c",
+        "ASTRAVUE_CLIENT_SECRET": "s3cret-x",
+        "ASTRAVUE_ORG_ID": "1",
+    }
+    uvicorn = [sys.executable, "-m", "uvicorn", "astravue_mcp.asgi:remote_app", "--port", str(port)]
+    proc = subprocess.Popen(uvicorn, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert started(proc, f"{url}/healthz")
+        answer = mcp_post(f"{url}/mcp", None)
+        assert answer.status_code == 401
+        assert (
+            f'resource_metadata="{url}/.well-known/oauth-protected-resource/mcp"' in answer.headers["www-authenticate"]
+        )
+        assert httpx2.get(f"{url}/readyz").json() == {"status": "ready", "state": "memory"}
+    finally:
+        stop_process(proc)

@@ -19,8 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from astravue_mcp.config import Settings, SettingsError, listed, load_settings
-from astravue_mcp.http_app import create_http_app, is_loopback
+from astravue_mcp.config import Settings, SettingsError, is_loopback, listed, load_settings
+from astravue_mcp.http_app import create_http_app
 from astravue_mcp.redact import setup_logging
 
 LOOPBACK_HOSTS = "127.0.0.1:*,localhost:*,[::1]:*"

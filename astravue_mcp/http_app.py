@@ -8,7 +8,6 @@ server may listen on any other interface.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import os
 import socket
@@ -21,19 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from astravue_mcp import __version__
-from astravue_mcp.config import Settings, SettingsError, listed
+from astravue_mcp.config import Settings, SettingsError, is_loopback, listed
 
 log = logging.getLogger("astravue_mcp.http")
 MAX_BODY = 1_000_000
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from astravue_mcp.config import SettingsError, load_settings, remote_problems, require_remote
+from astravue_mcp.config import SettingsError, load_settings
+from astravue_mcp.remote.checks import remote_problems, require_remote
 from astravue_mcp.remote.crypto import KeyRing, KeyRingError, SealedValueError
 from astravue_mcp.remote.state import LockTimeout, RedisState, State, StateUnavailable, open_state
 from tests.oidc import free_port

@@ -38,9 +38,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from astravue_mcp import __version__
 from astravue_mcp.auth import oidc
-from astravue_mcp.config import Settings, listed, require_remote
+from astravue_mcp.config import Settings, listed
 from astravue_mcp.errors import AuthError
 from astravue_mcp.http_app import MAX_BODY
+from astravue_mcp.remote.checks import require_remote
 from astravue_mcp.remote.crypto import KeyRing
 from astravue_mcp.remote.grants import RECONNECT, Users
 from astravue_mcp.remote.provider import COOKIE, AstravueAuthProvider, Transaction

@@ -20,8 +20,8 @@ import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
-from astravue_mcp.http_app import is_loopback
-from astravue_mcp.remote.provider import redirect_uri_problem
+from astravue_mcp.config import is_loopback
+from astravue_mcp.remote.policy import redirect_uri_problem
 
 MAX_BYTES = 5_000
 TIMEOUT = 3.0

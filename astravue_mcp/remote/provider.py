@@ -43,10 +43,10 @@ from astravue_mcp.auth import oidc
 from astravue_mcp.auth.login import pkce_pair
 from astravue_mcp.auth.store import TokenSet
 from astravue_mcp.config import Settings
-from astravue_mcp.http_app import is_loopback
 from astravue_mcp.redact import register_secret
 from astravue_mcp.remote.crypto import KeyRing
 from astravue_mcp.remote.grants import Users, user_key
+from astravue_mcp.remote.policy import redirect_uri_problem
 from astravue_mcp.remote.state import State
 
 log = logging.getLogger(__name__)
@@ -58,30 +58,10 @@ CLIENT_TTL = 90 * 86400
 MAX_REDIRECT_URIS = 10
 TOKEN_ALGORITHM = "HS256"
 COOKIE = "astravue_binding"
-# Schemes a browser or app must never be sent to with a code, whatever a registration says.
-FORBIDDEN_SCHEMES = {"javascript", "data", "file", "vbscript", "about", "blob", "ftp", "ws", "wss"}
 
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def redirect_uri_problem(uri: str) -> str | None:
-    """Why a redirect URI is outside the policy, or None: https; http on loopback; private-use schemes."""
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if parts.fragment:
-        return f"{uri} has a fragment"
-    if scheme == "https":
-        return None if parts.hostname else f"{uri} has no host"
-    if scheme == "http":
-        return None if parts.hostname and is_loopback(parts.hostname) else f"{uri} uses http on a non-loopback host"
-    if scheme in FORBIDDEN_SCHEMES or not scheme:
-        return f"{uri} uses a scheme that cannot receive a code"
-    # RFC 8252 §7.1: a native app's private-use scheme is a reversed domain name (com.example.app).
-    if "." not in scheme:
-        return f"{uri}: a private-use scheme must be a reversed domain name such as com.example.app"
-    return None
 
 
 class Transaction(BaseModel):

@@ -10,7 +10,9 @@ processes. Every person signs in through the consent page and the provider's log
   compared. Target: <= 2 ms.
 - Load: once every person's Astravue token has expired, each person makes 20 calls, 10 on each
   replica at the same time, all people at once. Target: 0 errors, 0 lost logins (no invalid_grant,
-  nobody told to reconnect) and exactly one upstream refresh per person.
+  nobody told to reconnect) and exactly one upstream refresh per person per expiry: every person
+  refreshed, and never twice within one token lifetime (a run longer than the lifetime rightly
+  refreshes again; the gaps are read from the replicas' logs).
 - Scale: the same load (tokens fresh) on one replica, then on two; calls/s compared, with the CPU
   each process used, to show where a 2-core machine runs out. Target: two >= 1.6 x one, or the
   measurement that explains why this machine cannot show it.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,9 @@ from tests.support import started, stop_process
 OVERHEAD_MS = 2.0
 SCALE = 1.6
 UPSTREAM_TTL = 20
+RENEWED = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO astravue_mcp.auth.manager: Access token renewed for (bench\d+)"
+)
 RATE_LIMIT = "1000000"
 """Lifted as in the other benchmarks: the overhead rounds alone are 310 calls by one person, and the
 budget (100/person/min, counted in Redis on every call either way) would make them wait."""
@@ -197,8 +204,16 @@ def run(people: int = 100, calls: int = 20, rounds: int = 300) -> dict[str, Any]
         }
         expired = asyncio.run(load(urls, tokens, calls))
         provider = up.provider.stats()
-        renewed = Counter(re.findall(r"Access token renewed for (bench\d+)", replicas[0].output + replicas[1].output))
-        per_person = Counter(renewed.get(f"bench{i}", 0) for i in range(people))
+        log = replicas[0].output + replicas[1].output
+        renewals: dict[str, list[float]] = {}
+        for stamp, who in RENEWED.findall(log):
+            moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            renewals.setdefault(who, []).append(moment)
+        per_person = Counter(len(renewals.get(f"bench{i}", [])) for i in range(people))
+        # One refresh per expiry: never a second one while the token the first obtained was still good.
+        early = sum(
+            any(b - a < UPSTREAM_TTL - 1.5 for a, b in itertools.pairwise(sorted(times))) for times in renewals.values()
+        )
 
         # ---- scale: the same load on one replica, then on two (tokens fresh now)
         before = cpu(procs)
@@ -217,19 +232,20 @@ def run(people: int = 100, calls: int = 20, rounds: int = 300) -> dict[str, Any]
     two["cpu_s"] = {k: round(after[k] - middle[k], 2) for k in before}
     ratio = two["calls_per_s"] / one["calls_per_s"]
     lost = lost_at_sign_in + provider["errors"].get("invalid_grant", 0)
-    exact = per_person.get(1, 0) == people
+    exact = per_person.get(0, 0) == 0 and early == 0
     ok = over["overhead_ms"] <= OVERHEAD_MS and expired["errors"] == 0 and lost == 0 and exact
     return {
         "people": people, "calls_per_person": calls, "upstream_token_ttl_s": UPSTREAM_TTL,
         "sign_in_s": round(sign_in_s, 1), "overhead": over, "at_expiry": expired,
         "upstream_refreshes": provider["grants"].get("refresh_token", 0), "provider_errors": provider["errors"],
         "refreshes_per_person": {str(k): v for k, v in sorted(per_person.items())}, "lost_logins": lost,
+        "refreshed_twice_within_one_lifetime": early, "at_expiry_s": expired["wall_s"],
         "one_replica": one, "two_replicas": two, "scale": round(ratio, 2),
         "target": {
             "what": f"overhead <= {OVERHEAD_MS} ms, 0 errors, 0 lost logins, 1 refresh per person; "
                     f"2 replicas >= {SCALE} x 1 (or explained)",
             "value": f"{over['overhead_ms']:+.2f} ms, {expired['errors']} errors, {lost} lost, "
-                     f"{per_person.get(1, 0)}/{people} with one refresh; x{ratio:.2f}",
+                     f"{early} refreshed twice in one lifetime; x{ratio:.2f}",
             "met": ok,
         },
     }  # fmt: skip

@@ -98,8 +98,8 @@ class Upstream:
 
 
 @contextmanager
-def upstream(callback_ports: list[int]) -> Iterator[Upstream]:
-    running = Upstream(callback_ports)
+def upstream(callback_ports: list[int], access_ttl: int = UPSTREAM_TTL) -> Iterator[Upstream]:
+    running = Upstream(callback_ports, access_ttl)
     try:
         yield running
     finally:

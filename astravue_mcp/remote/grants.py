@@ -9,7 +9,6 @@ picks up the rotated tokens. The tokens are sealed with the key ring, bound to t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -22,6 +21,8 @@ import anyio.from_thread
 import httpx2
 from pydantic import ValidationError
 
+from astravue_mcp.auth.manager import TokenManager
+from astravue_mcp.auth.renew import RENEW_DEADLINE, LoginUnavailable
 from astravue_mcp.auth.store import LOCK_TIMEOUT, StoreError, TokenSet
 from astravue_mcp.config import Settings
 from astravue_mcp.errors import AuthError
@@ -30,10 +31,11 @@ from astravue_mcp.remote.state import State, StateUnavailable
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
-    from astravue_mcp.auth.manager import TokenManager
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LOCK_TTL = RENEW_DEADLINE + 15
+"""How long a replica that died mid-refresh can hold a person's refresh lock: longer than any refresh."""
 MAX_CACHED_USERS = 2000
 """Per-person API clients kept in a process; the least recently used are dropped beyond this."""
 
@@ -51,39 +53,6 @@ def _blocking(call: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         raise StoreError(str(exc)) from None
 
 
-class SharedLock:
-    """The token store's lock, held in the shared state: one refresher per person across replicas."""
-
-    def __init__(self, state: State, name: str) -> None:
-        self.state, self.name = state, name
-        self._token: bytes | None = None
-
-    def acquire(self, timeout: float = LOCK_TIMEOUT) -> None:
-        # The ttl outlives a refresh with all its retries; a replica that dies mid-refresh frees it then.
-        self._token = _blocking(self._acquire, timeout)
-
-    async def _acquire(self, timeout: float) -> bytes:
-        return await self.state.acquire(self.name, ttl=LOCK_TIMEOUT, wait=timeout)
-
-    def release(self) -> None:
-        token, self._token = self._token, None
-        if token is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # a worker thread: wait for the release
-            _blocking(self.state.release, self.name, token)
-            return
-        # The token manager releases from the event loop, where nothing may block: release in a task.
-        task = loop.create_task(self.state.release(self.name, token))
-        _releasing.add(task)
-        task.add_done_callback(_releasing.discard)
-
-
-_releasing: set[asyncio.Task[None]] = set()
-"""Lock releases under way (a reference, so they are not collected before they run)."""
-
-
 class GrantStore:
     """One person's Astravue tokens, sealed, in the shared state (the token manager's store)."""
 
@@ -91,7 +60,7 @@ class GrantStore:
         self.state, self.ring = state, ring
         self.key = f"grant:{user_key(user)}"
         self.description = "the shared state"
-        self.lock = SharedLock(state, f"refresh:{user_key(user)}")
+        self.lock_name = f"refresh:{user_key(user)}"
 
     async def read(self) -> TokenSet | None:
         sealed = await self.state.get(self.key)
@@ -151,6 +120,59 @@ class SharedTransport(httpx2.AsyncBaseTransport):
         return None
 
 
+def _for_remote(exc: AuthError) -> AuthError:
+    """The local manager's "run astravue-mcp login" becomes what a remote person can do: reconnect."""
+    from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE
+
+    return AuthError(RECONNECT) if str(exc) in (NO_LOGIN_MESSAGE, EXPIRED_MESSAGE) else exc
+
+
+class PersonTokens(TokenManager):
+    """One person's Astravue login: the local token manager over their sealed record in the shared state.
+
+    The local manager reads its store and waits for its lock in worker threads (a file and a file
+    lock). Here both are network calls to the shared state, made in the event loop: with many
+    people refreshing at once, a thread blocked per waiting person would exhaust the thread pool,
+    holders would wait for threads while waiters held them, and the lock's ttl would then let a
+    second replica refresh the same rotating token.
+    """
+
+    def __init__(self, settings: Settings, grant: GrantStore, transport: httpx2.AsyncBaseTransport) -> None:
+        super().__init__(settings, store=grant, transport=transport)  # type: ignore[arg-type]
+        self.grant = grant
+
+    async def _from_store(self, store: object = None) -> TokenSet | None:
+        try:
+            return await self.grant.read()
+        except StateUnavailable as exc:
+            raise LoginUnavailable(f"Could not read your Astravue login: {exc}. Try again.") from None
+
+    async def current_tokens(self) -> TokenSet:
+        try:
+            return await super().current_tokens()
+        except AuthError as exc:
+            raise _for_remote(exc) from None
+
+    async def _refresh(self, rejected: str) -> TokenSet:
+        """Single flight in this process (the manager's lock), then across replicas (the shared lock)."""
+        try:
+            async with self._lock:
+                if self._usable(self._tokens, rejected):
+                    assert self._tokens is not None
+                    return self._tokens
+                state, name = self.grant.state, self.grant.lock_name
+                with anyio.CancelScope(shield=True):  # a lock taken must be released, cancelled or not
+                    token = await state.acquire(name, ttl=LOCK_TTL, wait=LOCK_TIMEOUT)
+                try:
+                    return await self._refresh_locked(self.grant, rejected)  # type: ignore[arg-type]
+                finally:
+                    await state.release(name, token)
+        except AuthError as exc:
+            raise _for_remote(exc) from None
+        except StateUnavailable as exc:
+            raise LoginUnavailable(f"Could not renew your Astravue login: {exc}. Try again.") from None
+
+
 RECONNECT = (
     "Your Astravue sign-in for this server has ended. Disconnect and reconnect this server in your MCP "
     "client (or remove and add it again) to sign in to Astravue again."
@@ -175,25 +197,8 @@ class Users:
     def grant(self, user: str) -> GrantStore:
         return GrantStore(self.state, self.ring, user)
 
-    def manager(self, user: str) -> TokenManager:
-        from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE, TokenManager
-
-        class PersonTokens(TokenManager):
-            """The local token manager, telling a remote person what they can do: reconnect, not run a command."""
-
-            async def current_tokens(self) -> TokenSet:
-                try:
-                    return await super().current_tokens()
-                except AuthError as exc:
-                    raise AuthError(RECONNECT) if str(exc) in (NO_LOGIN_MESSAGE, EXPIRED_MESSAGE) else exc from None
-
-            async def _refresh(self, rejected: str) -> TokenSet:
-                try:
-                    return await super()._refresh(rejected)
-                except AuthError as exc:
-                    raise AuthError(RECONNECT) if str(exc) in (NO_LOGIN_MESSAGE, EXPIRED_MESSAGE) else exc from None
-
-        return PersonTokens(self.settings, store=self.grant(user), transport=self.transport)  # type: ignore[arg-type]
+    def manager(self, user: str) -> PersonTokens:
+        return PersonTokens(self.settings, self.grant(user), self.transport)
 
     def client_for(self, user: str) -> AstravueClient:
         from astravue_mcp.api.client import AstravueClient

@@ -82,8 +82,7 @@ def ensure_debian_package(package: str, present: bool, purpose: str, without: st
     if apt is None or not is_root:
         why = "apt-get is not available" if apt is None else "installing needs root"
         print(
-            f"WARNING: {package} is missing and {why}: {without}. "
-            f"Install it with `sudo apt-get install -y {package}`.",
+            f"WARNING: {package} is missing and {why}: {without}. Install it with `sudo apt-get install -y {package}`.",
             file=sys.stderr,
         )
         return

@@ -18,6 +18,7 @@ import pytest
 import redis
 from mcp.client import Client
 
+from astravue_mcp.api.limits import BudgetSpent, CallScope
 from astravue_mcp.remote.grants import SharedBudget, user_key
 from astravue_mcp.remote.state import PREFIX, RedisState
 from tests.oidc import free_port
@@ -127,6 +128,12 @@ async def test_the_rate_budget_is_one_budget_across_replicas(redis_server: Redis
         assert time.monotonic() - start < 0.5  # four fit in the window, whichever replica asks
         await budgets[0].acquire()  # the fifth waits for the next window, on either replica
         assert time.monotonic() - start >= 0.9
+        # A call that cannot wait that long is told at once when to retry, never left hanging.
+        for _ in range(3):
+            await budgets[1].acquire()
+        with pytest.raises(BudgetSpent, match="ASTRAVUE_RATE_LIMIT") as spent:
+            await budgets[0].acquire(CallScope(limit=0.01))
+        assert spent.value.retry_after == 1
     finally:
         await one.aclose()
         await two.aclose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,7 @@ import anyio.from_thread
 import httpx2
 from pydantic import ValidationError
 
+from astravue_mcp.api.limits import MAX_BUDGET_WAIT, BudgetSpent, CallScope
 from astravue_mcp.auth.manager import TokenManager
 from astravue_mcp.auth.renew import RENEW_DEADLINE, LoginUnavailable
 from astravue_mcp.auth.store import LOCK_TIMEOUT, StoreError, TokenSet
@@ -97,14 +99,21 @@ class SharedBudget:
         self.state, self.per_minute, self.window = state, per_minute, window
         self.prefix = f"rate:{user_key(user)}"
 
-    async def acquire(self) -> None:
+    async def acquire(self, scope: CallScope | None = None) -> None:
+        """Take a slot in this minute; wait for the next minute if that fits the call, else say when."""
+        give_up = time.monotonic() + min(MAX_BUDGET_WAIT, scope.remaining() if scope is not None else math.inf)
         while True:
             now = time.time()
             slot = int(now // self.window)
             if await self.state.count(f"{self.prefix}:{slot}", self.window) <= self.per_minute:
                 return
-            # Over budget in this window: wait for the next one (the API would answer 429 anyway).
-            await anyio.sleep((slot + 1) * self.window - now)
+            wait = (slot + 1) * self.window - now
+            if time.monotonic() + wait > give_up:
+                why = f"your budget of {self.per_minute} API requests a minute (ASTRAVUE_RATE_LIMIT) is spent"
+                raise BudgetSpent(why, math.ceil(wait))
+            if scope is not None:
+                await scope.waiting(f"waiting {wait:.0f} s for the rate budget ({self.per_minute} requests/min)")
+            await anyio.sleep(wait)
 
 
 class SharedTransport(httpx2.AsyncBaseTransport):

@@ -3,7 +3,7 @@
 
     python3 tasks.py demo     # venv + install, then the server on the embedded sandbox, answering a call
     python3 tasks.py test     # venv + install (Python, the test suite's Node packages, Debian's headless
-                              # Chromium when missing), then every test
+                              # Chromium and redis-server when missing), then every test
     python3 tasks.py bench    # the benchmarks under bench/, results in bench/results/
     python3 tasks.py release  # the release check: versions agree, wheel + sdist + .mcpb built into dist/,
                               # the wheel installed into a fresh venv and run on the sandbox
@@ -84,28 +84,44 @@ BROWSER_PACKAGE = "chromium-headless-shell"
 BROWSER_PATHS = (Path("/usr/lib/chromium/chromium-headless-shell"), Path("/usr/bin/chromium-headless-shell"))
 
 
-def ensure_browser() -> None:
-    """Debian's headless Chromium for the views' browser tests (Playwright's own download is not used)."""
-    if shutil.which(BROWSER_PACKAGE) or any(p.exists() for p in BROWSER_PATHS):
+def ensure_debian_package(package: str, present: bool, purpose: str, without: str) -> None:
+    """Install a Debian package some tests run (``apt-get update`` first), saying what and why.
+
+    ``without`` says what happens to those tests when it cannot be installed (no apt-get, not root).
+    """
+    if present:
         return
     apt = shutil.which("apt-get")
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
     if apt is None or not is_root:
         why = "apt-get is not available" if apt is None else "installing needs root"
         print(
-            f"WARNING: {BROWSER_PACKAGE} is missing and {why}: the browser tests of the MCP Apps views will be "
-            f"SKIPPED. Install it with `sudo apt-get install -y {BROWSER_PACKAGE}`.",
+            f"WARNING: {package} is missing and {why}: {without}. Install it with `sudo apt-get install -y {package}`.",
             file=sys.stderr,
         )
         return
-    print(f"Installing Debian's {BROWSER_PACKAGE} (headless Chromium) for the views' browser tests", file=sys.stderr)
+    print(f"Installing Debian's {package} for {purpose}", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for command in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", BROWSER_PACKAGE]):
+        for command in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", package]):
             print("+", " ".join(command), file=sys.stderr, flush=True)
             subprocess.run(command, check=True, env=env)
     except subprocess.CalledProcessError as exc:
-        print(f"WARNING: could not install {BROWSER_PACKAGE} ({exc}): browser tests will be SKIPPED.", file=sys.stderr)
+        print(f"WARNING: could not install {package} ({exc}): {without}.", file=sys.stderr)
+
+
+def ensure_browser() -> None:
+    """Debian's headless Chromium for the views' browser tests (Playwright's own download is not used)."""
+    present = bool(shutil.which(BROWSER_PACKAGE)) or any(p.exists() for p in BROWSER_PATHS)
+    purpose = "the views' browser tests (headless Chromium)"
+    ensure_debian_package(BROWSER_PACKAGE, present, purpose, "the browser tests of the MCP Apps views will be SKIPPED")
+
+
+def ensure_redis() -> None:
+    """Debian's redis-server: the shared-state and two-replica tests of remote mode run it on 127.0.0.1."""
+    present = bool(shutil.which("redis-server"))
+    purpose = "remote mode's shared-state tests (run on 127.0.0.1)"
+    ensure_debian_package("redis-server", present, purpose, "the Redis tests of remote mode will FAIL")
 
 
 # ---------------------------------------------------------------- release
@@ -211,6 +227,7 @@ def main(argv: list[str]) -> int:
         ensure_venv()
         ensure_node()
         ensure_browser()
+        ensure_redis()
         return subprocess.call([str(PY), "-m", "pytest", *argv[1:]], cwd=ROOT)
     if command == "release":
         return release(argv[1:])

@@ -3,6 +3,8 @@
 Settings come from the same ``ASTRAVUE_*`` variables as every other command and are checked when
 the app is first loaded, so a misconfiguration stops uvicorn at start with the variable's name.
 The app serves ``/mcp`` (Streamable HTTP) and ``/healthz`` (for the proxy's health check).
+``remote_app`` is remote (multi-user) mode instead: every person signs in with OAuth
+(``ASTRAVUE_PUBLIC_URL``, ``ASTRAVUE_STATE_URL``, ``ASTRAVUE_STATE_KEYS``; see docs/deploy.md).
 
 Meant to run on 127.0.0.1 behind a reverse proxy (TLS there). Loopback ``Host`` headers are
 accepted on any port; the proxy's public host name must be listed in ``ASTRAVUE_ALLOWED_HOSTS``
@@ -17,8 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from astravue_mcp.config import Settings, SettingsError, listed, load_settings
-from astravue_mcp.http_app import create_http_app, is_loopback
+from astravue_mcp.config import Settings, SettingsError, is_loopback, listed, load_settings
+from astravue_mcp.http_app import create_http_app
 from astravue_mcp.redact import setup_logging
 from astravue_mcp.server import build_server
 
@@ -63,8 +65,19 @@ def _app() -> ASGIApp:
         raise SystemExit(f"astravue-mcp: {exc}") from None
 
 
+@cache
+def _remote_app() -> ASGIApp:
+    from astravue_mcp.remote.app import create_remote_app
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    return create_remote_app(settings)
+
+
 def __getattr__(name: str) -> Any:
     # Built on first access (uvicorn's getattr), not at import: importing never needs settings.
     if name == "app":
         return _app()
+    if name == "remote_app":
+        return _remote_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -68,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     serve.add_argument("--sandbox", action="store_true", help="use the embedded sandbox: no account needed")
+    serve.add_argument(
+        "--remote", action="store_true", help="serve a whole team over HTTP: each person signs in with OAuth"
+    )
+    serve.add_argument("--public-url", help="remote mode: the https URL clients reach (env ASTRAVUE_PUBLIC_URL)")
     _selection_flags(serve)
 
     demo = command("demo", "try the server on the embedded sandbox, then serve it over HTTP")
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         overrides: dict[str, Any] = {"log_level": args.log_level}
-        for name in ("toolsets", "tools", "read_only"):
+        for name in ("toolsets", "tools", "read_only", "public_url"):
             overrides[name] = getattr(args, name, None)
         settings = load_settings(**overrides)
         setup_logging(settings.log_level)
@@ -136,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Start-up allocates only long-lived objects (the SDK, models, schemas): collecting them while
     # they are being built is wasted time, so the collector waits until they are frozen below.
+    if args.remote:
+        return serve_remote(settings, args)
     gc.disable()
     from astravue_mcp.server import build_server, sandbox_server  # deferred: the SDK (~1 s) only where a server runs
 
@@ -183,6 +189,18 @@ def _stop_on_signals() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
+
+
+def serve_remote(settings: Settings, args: argparse.Namespace) -> int:
+    from astravue_mcp.http_app import run_app  # deferred: the HTTP stack is for --transport http and --remote only
+    from astravue_mcp.remote.app import create_remote_app  # deferred: the authorization server, remote mode only
+
+    if args.sandbox or args.transport != "stdio":
+        raise SettingsError("--remote always serves Streamable HTTP against the real API: drop --sandbox/--transport.")
+    app = create_remote_app(settings)
+    return run_app(
+        app, settings, args.host, args.port, url=f"{app.state.provider.resource} (on {args.host}:{args.port})"
+    )
 
 
 def _divert_stray_stdout() -> None:

@@ -8,6 +8,7 @@ this one table.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -87,6 +88,16 @@ class Settings(BaseModel):
     allowed_hosts: str | None = None
     allowed_origins: str | None = None
     cache_dir: str | None = None
+    public_url: str | None = None
+    """Remote mode: the URL clients reach this server at (its MCP endpoint is ``<public_url>/mcp``)."""
+    state_url: str = "memory://"
+    state_keys: SecretStr | None = None
+    remote_token_ttl: int = Field(3600, ge=1, le=86400)
+    """Remote mode: seconds our access tokens live (clients renew them with their refresh token)."""
+    remote_scopes: str = "astravue"
+    """Remote mode: the scope our own access tokens carry and ``/mcp`` requires."""
+    cimd_allow_private: bool = False
+    """Remote mode, tests only: fetch Client ID Metadata Documents from loopback/private addresses."""
 
     @field_validator("api_url", "auth_url", "redirect_uri")
     @classmethod
@@ -94,6 +105,11 @@ class Settings(BaseModel):
         # Each URL's own default is the example: an API address is the wrong hint for a redirect URI.
         assert info.field_name is not None
         return _url(value, cls.model_fields[info.field_name].default)
+
+    def model_post_init(self, context: Any, /) -> None:
+        from astravue_mcp.redact import register_secret
+
+        register_secret(urlsplit(self.state_url).password)  # a Redis password never reaches a log line
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -170,8 +186,19 @@ HELP = {
     "org_id": "set the numeric id of your Astravue organisation (orgspace).",
 }
 
+SECRET_FIELDS = ("client_secret", "access_token", "http_token", "state_keys", "state_url")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def listed(value: str | None) -> list[str]:
@@ -201,5 +228,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
         var = ENV_BY_FIELD.get(name, name)
-        shown = "<hidden>" if name in ("client_secret", "access_token", "http_token") else repr(values.get(name))
+        shown = "<hidden>" if name in SECRET_FIELDS else repr(values.get(name))
         raise SettingsError(f"{var}={shown} is invalid: {err['msg'].removeprefix('Value error, ')}.") from None

@@ -8,7 +8,6 @@ server may listen on any other interface.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import os
 import socket
@@ -22,19 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from astravue_mcp import __version__
-from astravue_mcp.config import Settings, SettingsError, listed
+from astravue_mcp.config import Settings, SettingsError, is_loopback, listed
 
 log = logging.getLogger("astravue_mcp.http")
 MAX_BODY = 1_000_000
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
@@ -100,8 +90,11 @@ def check_port(host: str, port: int) -> None:
 
 
 def serve_http(server: Any, settings: Settings, host: str, port: int) -> int:
-    app = create_http_app(server, settings, host, port)
+    return run_app(create_http_app(server, settings, host, port), settings, host, port)
+
+
+def run_app(app: ASGIApp, settings: Settings, host: str, port: int, url: str | None = None) -> int:
     check_port(host, port)
-    log.info("MCP over Streamable HTTP at http://%s:%s/mcp", host, port)
+    log.info("MCP over Streamable HTTP at %s", url or f"http://{host}:{port}/mcp")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
     return 0

@@ -32,17 +32,21 @@ def build_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     *,
     clients: Callable[[], ClientSource] | None = None,
+    app_state: Callable[..., AppState] = AppState,
+    **server_options: Any,
 ) -> CatalogueServer:
     """The MCP server for these settings; ``transport`` lets tests and the sandbox bypass TCP.
 
     ``clients`` makes where each request's API client comes from (default: this machine's login,
-    one client for the server); a multi-user server passes one that picks the caller's credentials.
+    one client for the server); ``app_state`` makes the state tools see (remote mode: one whose
+    ``client_for`` and memo are the caller's own); ``server_options`` go to the SDK's server
+    (remote mode: the requestState keys every replica shares).
     """
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as task_group:
-            state = AppState(settings, clients() if clients else LocalLogin(settings, transport), task_group)
+            state = app_state(settings, clients() if clients else LocalLogin(settings, transport), task_group)
             try:
                 yield state
             finally:
@@ -61,6 +65,7 @@ def build_server(
         middleware=[resources.bind_request],
         # The MCP Apps extension: the views' ui:// pages and the capability; their tools are in the catalogue.
         extensions=[views.apps()],
+        **server_options,
     )
     resources.register(server)
     prompts.register(server, catalogue.names())

@@ -1,6 +1,6 @@
 """Run every benchmark, write ``bench/results/*.json`` and print one summary table against the targets.
 
-    python3 tasks.py bench            # everything (about 5 minutes on a 2-core machine)
+    python3 tasks.py bench            # everything (about 7 minutes on a 2-core machine)
     python3 tasks.py bench --quick    # fewer rounds, for a smoke test
 
 Each benchmark also runs alone: ``.venv/bin/python bench/<name>.py``.
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import context
 import fanout
 import per_call
+import remote
 import response_size
 import startup
 import throughput
@@ -42,6 +43,12 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
             "6. fan-out",
             lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
             fanout.report,
+        ),
+        (
+            "remote",
+            "7. remote mode",
+            lambda: remote.run(people=10 if quick else 100, rounds=30 if quick else 300),
+            remote.report,
         ),
     ]
 

@@ -9,8 +9,9 @@ from mcp.client import Client
 
 from tests.support import sandbox_client
 
-# The OpenID provider fixtures (`oidc`, `settings`) for the auth, doctor and secret tests.
-pytest_plugins = ["tests.oidc"]
+# The OpenID provider fixtures (`oidc`, `settings`) for the auth, doctor and secret tests; a real
+# redis-server (`redis_server`) for the shared-state tests.
+pytest_plugins = ["tests.oidc", "tests.redis_server"]
 
 
 @pytest.fixture

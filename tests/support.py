@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from typing import Any
@@ -78,9 +79,33 @@ def wait_until_up(url: str, proc: subprocess.Popen[Any], timeout: float = 60) ->
 
 def stop(proc: subprocess.Popen[Any]) -> None:
     """Stop a process a test started: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+def started(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> bool:
+    """Wait until the server process answers ``url``; False when it exits or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            httpx2.get(url, timeout=1)
+            return True
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    return False
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+
+
+def leaks(outputs: dict[str, str], secrets: dict[str, str]) -> list[str]:
+    """The secret scan: which named secret (or anything shaped like a JWT) shows in which output."""
+    assert all(len(s) >= 8 for s in secrets.values()), "every secret must be a real, searchable value"
+    found = [f"{name} in {where}" for where, text in outputs.items() for name, s in secrets.items() if s in text]
+    return found + [f"a JWT in {where}" for where, text in outputs.items() if JWT.search(text)]

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx2
@@ -19,6 +18,7 @@ import pytest
 
 from astravue_mcp.cli import parser
 from astravue_mcp.http_app import MAX_BODY
+from tests.support import started
 from tests.test_stdio_e2e import free_port
 
 EXE = [sys.executable, "-m", "astravue_mcp"]
@@ -47,16 +47,9 @@ class HttpServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx2.get(f"{self.url}/healthz", timeout=1)
-                return
-            except httpx2.TransportError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"the HTTP server did not start: {self.output}") from None
-                time.sleep(0.1)
+        if not started(self.proc, f"{self.url}/healthz"):
+            self.stop()
+            raise RuntimeError(f"the HTTP server did not start: {self.output}")
 
     def post(self, body: bytes | None = None, **headers: str) -> httpx2.Response:
         content = json.dumps(INIT).encode() if body is None else body

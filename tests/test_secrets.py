@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import stat
 import subprocess
 import sys
@@ -26,10 +25,10 @@ import pytest
 from astravue_mcp.auth.store import FileStore, TokenSet, open_store
 from astravue_mcp.config import Settings, load_settings
 from tests.oidc import ACCESS_TTL, CLIENT_SECRET, Browser, Realm
+from tests.support import leaks
 from tests.test_stdio_e2e import StdioServer, assert_pure_jsonrpc, initialize
 
 EXE = [sys.executable, "-m", "astravue_mcp", "--log-level", "DEBUG"]
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 
 def env_for(oidc: Realm, settings: Settings) -> dict[str, str]:
@@ -161,11 +160,7 @@ def test_no_secret_in_any_output_through_login_refresh_and_failures(oidc: Realm,
     assert status.returncode == 0 and "alice" in status.stdout
     outputs["status"] = status.stdout + status.stderr
 
-    assert all(len(s) >= 8 for s in secrets.values()), "every secret must be a real, searchable value"
-    leaks = [f"{name} in {where}" for where, text in outputs.items() for name, s in secrets.items() if s in text]
-    assert leaks == []
-    # Nor anything shaped like a JWT (the provider's tokens are JWTs).
-    assert {where: JWT.findall(text) for where, text in outputs.items() if JWT.search(text)} == {}
+    assert leaks(outputs, secrets) == []  # nor anything shaped like a JWT (the provider's tokens are)
 
 
 def test_a_token_file_open_to_others_is_reported_when_the_store_is_opened(

@@ -14,13 +14,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "astravue_mcp"
 # From the top down: a module may import modules of its own layer or of any layer below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("astravue_mcp.__main__", "astravue_mcp.cli", "astravue_mcp.asgi", "astravue_mcp.demo")),
-    ("commands, transports and checks", ("astravue_mcp.http_app", "astravue_mcp.doctor", "astravue_mcp.auth.commands")),
+    (
+        "commands, transports and checks",
+        ("astravue_mcp.http_app", "astravue_mcp.doctor", "astravue_mcp.auth.commands", "astravue_mcp.remote.app"),
+    ),
     ("server assembly", ("astravue_mcp.server",)),
     ("catalogue, resources, prompts", ("astravue_mcp.catalogue", "astravue_mcp.resources", "astravue_mcp.prompts")),
     (
         "tool areas and their machinery",
         ("astravue_mcp.tools", "astravue_mcp.surface", "astravue_mcp.schemas", "astravue_mcp.views"),
     ),
+    ("remote sign-in, per-person logins, shared state", ("astravue_mcp.remote",)),
     ("per-server state and identity", ("astravue_mcp.state", "astravue_mcp.identity")),
     ("embedded sandbox", ("astravue_mcp.sandbox",)),
     ("API client", ("astravue_mcp.api",)),

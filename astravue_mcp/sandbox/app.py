@@ -168,9 +168,10 @@ class SandboxApi:
         return self._user_for(claims)
 
     def _user_for(self, claims: dict[str, Any]) -> int:
-        # A JWT whose email matches a seeded user acts as that user; any other caller is the
-        # seed's current user, so an identity provider needs no sandbox-specific accounts.
-        email = str(claims.get("email", "")).casefold()
+        # A JWT whose email (or an email-shaped preferred_username, as Keycloak access tokens
+        # carry) matches a seeded user acts as that user; any other caller is the seed's current
+        # user, so an identity provider needs no sandbox-specific accounts.
+        email = str(claims.get("email") or claims.get("preferred_username") or "").casefold()
         match = next((u.user_id for u in self.store.users.values() if (u.email or "").casefold() == email), None)
         return match if email and match is not None else self.store.current_user_id
 

@@ -1,0 +1,256 @@
+"""Each person's Astravue login (their "grant") in the shared state, and the API client that uses it.
+
+The local token manager (:class:`~astravue_mcp.auth.manager.TokenManager`) already does the hard
+part: silent refresh, single flight in a process, the store re-read under a lock so rotation never
+refreshes twice. Here it gets a store per person backed by the shared state, whose lock is a lock
+in that state, so exactly one replica refreshes a person's Keycloak token and every other replica
+picks up the rotated tokens. The tokens are sealed with the key ring, bound to the person's record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.from_thread
+import httpx2
+from pydantic import ValidationError
+
+from astravue_mcp.api.limits import MAX_BUDGET_WAIT, BudgetSpent, CallScope
+from astravue_mcp.auth.manager import TokenManager
+from astravue_mcp.auth.renew import RENEW_DEADLINE, LoginUnavailable
+from astravue_mcp.auth.store import LOCK_TIMEOUT, StoreError, TokenSet
+from astravue_mcp.config import Settings
+from astravue_mcp.errors import AuthError
+from astravue_mcp.remote.crypto import KeyRing, SealedValueError
+from astravue_mcp.remote.state import State, StateUnavailable
+
+if TYPE_CHECKING:
+    from astravue_mcp.api.client import AstravueClient
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LOCK_TTL = RENEW_DEADLINE + 15
+"""How long a replica that died mid-refresh can hold a person's refresh lock: longer than any refresh."""
+MAX_CACHED_USERS = 2000
+"""Per-person API clients kept in a process; the least recently used are dropped beyond this."""
+
+
+def user_key(user: str) -> str:
+    """A person's id in state keys: a hash, so an id chosen upstream cannot shape our key space."""
+    return hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+def _blocking(call: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """Run the state's coroutine from the worker thread the token manager calls its store in."""
+    try:
+        return anyio.from_thread.run(call, *args)
+    except StateUnavailable as exc:
+        raise StoreError(str(exc)) from None
+
+
+class GrantStore:
+    """One person's Astravue tokens, sealed, in the shared state (the token manager's store)."""
+
+    def __init__(self, state: State, ring: KeyRing, user: str) -> None:
+        self.state, self.ring = state, ring
+        self.key = f"grant:{user_key(user)}"
+        self.description = "the shared state"
+        self.lock_name = f"refresh:{user_key(user)}"
+
+    async def read(self) -> TokenSet | None:
+        sealed = await self.state.get(self.key)
+        if sealed is None:
+            return None
+        try:
+            return TokenSet.model_validate_json(self.ring.open(sealed, self.key))
+        except (SealedValueError, ValidationError) as exc:
+            # Unreadable (e.g. its key was dropped from the ring): the person signs in again.
+            log.warning("Ignoring an unreadable Astravue login in the shared state (%s)", exc)
+            return None
+
+    async def write(self, tokens: TokenSet) -> None:
+        await self.state.set(self.key, self.ring.seal(tokens.model_dump_json().encode(), self.key))
+
+    async def remove(self) -> bool:
+        return await self.state.delete(self.key) > 0
+
+    # The token manager's (blocking) TokenStore protocol, called from its worker threads.
+    def load(self) -> TokenSet | None:
+        return _blocking(self.read)
+
+    def save(self, tokens: TokenSet) -> None:
+        _blocking(self.write, tokens)
+
+    def delete(self) -> bool:
+        return _blocking(self.remove)
+
+
+class SharedBudget:
+    """The per-person API budget (requests per minute) counted in the shared state across replicas."""
+
+    def __init__(self, state: State, user: str, per_minute: int, window: float = 60.0) -> None:
+        self.state, self.per_minute, self.window = state, per_minute, window
+        self.prefix = f"rate:{user_key(user)}"
+
+    async def acquire(self, scope: CallScope | None = None) -> None:
+        """Take a slot in this minute; wait for the next minute if that fits the call, else say when."""
+        give_up = time.monotonic() + min(MAX_BUDGET_WAIT, scope.remaining() if scope is not None else math.inf)
+        while True:
+            now = time.time()
+            slot = int(now // self.window)
+            if await self.state.count(f"{self.prefix}:{slot}", self.window) <= self.per_minute:
+                return
+            wait = (slot + 1) * self.window - now
+            if time.monotonic() + wait > give_up:
+                why = f"your budget of {self.per_minute} API requests a minute (ASTRAVUE_RATE_LIMIT) is spent"
+                raise BudgetSpent(why, math.ceil(wait))
+            if scope is not None:
+                await scope.waiting(f"waiting {wait:.0f} s for the rate budget ({self.per_minute} requests/min)")
+            await anyio.sleep(wait)
+
+
+class SharedTransport(httpx2.AsyncBaseTransport):
+    """The one connection pool every person's client uses; closing a client must not close it."""
+
+    def __init__(self, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.transport = transport or httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _for_remote(exc: AuthError) -> AuthError:
+    """The local manager's "run astravue-mcp login" becomes what a remote person can do: reconnect."""
+    from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE
+
+    return AuthError(RECONNECT) if str(exc) in (NO_LOGIN_MESSAGE, EXPIRED_MESSAGE) else exc
+
+
+class PersonTokens(TokenManager):
+    """One person's Astravue login: the local token manager over their sealed record in the shared state.
+
+    The local manager reads its store and waits for its lock in worker threads (a file and a file
+    lock). Here both are network calls to the shared state, made in the event loop: with many
+    people refreshing at once, a thread blocked per waiting person would exhaust the thread pool,
+    holders would wait for threads while waiters held them, and the lock's ttl would then let a
+    second replica refresh the same rotating token.
+    """
+
+    def __init__(self, settings: Settings, grant: GrantStore, transport: httpx2.AsyncBaseTransport) -> None:
+        super().__init__(settings, store=grant, transport=transport)  # type: ignore[arg-type]
+        self.grant = grant
+
+    async def _from_store(self, store: object = None) -> TokenSet | None:
+        try:
+            return await self.grant.read()
+        except StateUnavailable as exc:
+            raise LoginUnavailable(f"Could not read your Astravue login: {exc}. Try again.") from None
+
+    async def current_tokens(self) -> TokenSet:
+        try:
+            return await super().current_tokens()
+        except AuthError as exc:
+            raise _for_remote(exc) from None
+
+    async def _refresh(self, rejected: str) -> TokenSet:
+        """Single flight in this process (the manager's lock), then across replicas (the shared lock)."""
+        try:
+            async with self._lock:
+                if self._usable(self._tokens, rejected):
+                    assert self._tokens is not None
+                    return self._tokens
+                state, name = self.grant.state, self.grant.lock_name
+                with anyio.CancelScope(shield=True):  # a lock taken must be released, cancelled or not
+                    token = await state.acquire(name, ttl=LOCK_TTL, wait=LOCK_TIMEOUT)
+                try:
+                    return await self._refresh_locked(self.grant, rejected)  # type: ignore[arg-type]
+                finally:
+                    await state.release(name, token)
+        except AuthError as exc:
+            raise _for_remote(exc) from None
+        except StateUnavailable as exc:
+            raise LoginUnavailable(f"Could not renew your Astravue login: {exc}. Try again.") from None
+
+
+RECONNECT = (
+    "Your Astravue sign-in for this server has ended. Disconnect and reconnect this server in your MCP "
+    "client (or remove and add it again) to sign in to Astravue again."
+)
+
+
+class Users:
+    """Per-person API clients for one process: their own token manager, org and rate budget."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: State,
+        ring: KeyRing,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings, self.state, self.ring = settings, state, ring
+        self.transport = SharedTransport(transport)
+        self._clients: OrderedDict[str, AstravueClient] = OrderedDict()
+        self._memos: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def grant(self, user: str) -> GrantStore:
+        return GrantStore(self.state, self.ring, user)
+
+    def manager(self, user: str) -> PersonTokens:
+        return PersonTokens(self.settings, self.grant(user), self.transport)
+
+    def client_for(self, user: str) -> AstravueClient:
+        from astravue_mcp.api.client import AstravueClient
+
+        client = self._clients.get(user)
+        if client is None:
+            client = AstravueClient(self.settings, auth=self.manager(user), transport=self.transport)
+            client.budget = SharedBudget(self.state, user, self.settings.rate_limit)  # type: ignore[assignment]
+            self._clients[user] = client
+            while len(self._clients) > MAX_CACHED_USERS:
+                self._clients.popitem(last=False)  # its pool is the shared one: nothing to close
+        else:
+            self._clients.move_to_end(user)
+        return client
+
+    def memo_for(self, user: str) -> dict[str, Any]:
+        """The person's memo (the engines' per-session answers, such as who "me" is)."""
+        memo = self._memos.get(user)
+        if memo is None:
+            memo = self._memos[user] = {}
+            while len(self._memos) > MAX_CACHED_USERS:
+                self._memos.popitem(last=False)
+        else:
+            self._memos.move_to_end(user)
+        return memo
+
+    async def prepare(self, user: str) -> None:
+        """Before a request: the person's identity in their memo, from the claims of their Astravue login."""
+        from astravue_mcp.identity import IDENTITY_KEY, Identity
+
+        memo = self.memo_for(user)
+        if IDENTITY_KEY not in memo:
+            tokens = await self.grant(user).read()
+            memo[IDENTITY_KEY] = Identity.from_claims(tokens.claims) if tokens is not None else None
+
+    def forget(self, user: str) -> None:
+        self._clients.pop(user, None)
+        self._memos.pop(user, None)
+
+    def refreshes(self) -> int:
+        """Upstream refreshes done by this process (diagnostics, bench)."""
+        return sum(getattr(c.auth, "refresh_count", 0) for c in self._clients.values())
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+        await self.transport.transport.aclose()

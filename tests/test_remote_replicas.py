@@ -1,0 +1,139 @@
+"""Two replicas of `serve --remote` (two processes, two loopback ports) sharing one real redis-server.
+
+Either replica answers any request: a sign-in started on one is finished on the other, calls
+alternate, 50 concurrent calls at the moment Astravue's token expires cause exactly one upstream
+refresh (one replica, one task), and every API request counts against one per-person budget.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import anyio
+import httpx2
+import pytest
+import redis
+from mcp.client import Client
+
+from astravue_mcp.api.limits import BudgetSpent, CallScope
+from astravue_mcp.remote.grants import SharedBudget, user_key
+from astravue_mcp.remote.state import PREFIX, RedisState
+from tests.oidc import free_port
+from tests.redis_server import RedisServer
+from tests.remote_support import (
+    MAYA,
+    ManualClient,
+    Person,
+    RemoteServer,
+    Upstream,
+    bearer_client,
+    state_keys,
+    upstream,
+)
+
+pytestmark = pytest.mark.replicas
+UPSTREAM_TTL = 8
+"""Long enough that the 50 calls finish within one token lifetime even on a loaded machine (a second
+expiry during the burst would rightly cause a second refresh)."""
+
+
+@dataclass
+class Pair:
+    up: Upstream
+    one: RemoteServer
+    two: RemoteServer
+    redis_url: str
+
+
+@pytest.fixture(scope="module")
+def pair(redis_server: RedisServer) -> Iterator[Pair]:
+    ports = [free_port(), free_port()]
+    public = f"http://127.0.0.1:{ports[0]}"  # what the load balancer would be; both replicas say it
+    with upstream(ports, access_ttl=UPSTREAM_TTL) as up:
+        env = up.env(ASTRAVUE_STATE_KEYS=state_keys(), ASTRAVUE_STATE_URL=redis_server.url.replace("/0", "/1"))
+        one = RemoteServer(env, ports[0], public)
+        try:
+            two = RemoteServer(env, ports[1], public)
+            try:
+                yield Pair(up, one, two, redis_server.url.replace("/0", "/1"))
+            finally:
+                two.stop()
+        finally:
+            one.stop()
+
+
+@pytest.mark.anyio
+async def test_sign_in_across_replicas_then_one_upstream_refresh_for_50_concurrent_calls(pair: Pair) -> None:
+    # Authorize on replica two (its consent and callback are served wherever the public URL points),
+    # exchange the code on replica two, refresh on replica one.
+    client = ManualClient(pair.two)
+    verifier = secrets.token_urlsafe(48)
+    back = client.authorize(Person(MAYA), verifier)
+    tokens = client.exchange(back["code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    renewed = client.on(pair.one).refresh(tokens.json()["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    token = renewed.json()["access_token"]
+
+    async with bearer_client(pair.one.mcp_url, token) as a, bearer_client(pair.two.mcp_url, token) as b:
+        for replica in (a, b, a, b):  # alternating
+            result = await replica.call_tool("astravue_list_spaces", {})
+            assert not result.is_error, result.content
+
+        # Let Astravue's access token expire, then 50 calls at once, half on each replica.
+        pair.up.provider.reset_stats()
+        await anyio.sleep(UPSTREAM_TTL + 0.2)
+        failures: list[str] = []
+
+        async def call(replica: Client) -> None:
+            result = await replica.call_tool("astravue_list_personal_tasks", {})
+            if result.is_error:
+                failures.append(str(result.content))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(call, a if i % 2 else b)
+        assert failures == []
+        assert pair.up.provider.stats()["grants"].get("refresh_token") == 1
+        assert pair.up.provider.stats()["errors"] == {}
+
+    # Every API request both replicas made for Maya counted against one budget in Redis.
+    store = redis.Redis.from_url(pair.redis_url)
+    counted = sum(
+        int(store.get(k) or 0) for k in store.keys(f"{PREFIX}rate:{user_key(pair.up.provider.issuer + '#' + MAYA)}:*")
+    )
+    assert counted >= 54
+
+
+def test_both_replicas_are_ready_with_redis(pair: Pair) -> None:
+    for replica in (pair.one, pair.two):
+        answer = httpx2.get(f"{replica.url}/readyz")
+        assert answer.status_code == 200 and answer.json()["state"] == "redis"
+
+
+@pytest.mark.anyio
+async def test_the_rate_budget_is_one_budget_across_replicas(redis_server: RedisServer) -> None:
+    one, two = RedisState(redis_server.url), RedisState(redis_server.url)
+    user = f"budget-{secrets.token_hex(4)}"
+    try:
+        budgets = [SharedBudget(one, user, per_minute=4, window=1.0), SharedBudget(two, user, per_minute=4, window=1.0)]
+        # Align to the start of a window so the five acquisitions below cannot straddle two.
+        await anyio.sleep(1.0 - time.time() % 1.0 + 0.01)
+        start = time.monotonic()
+        for i in range(4):
+            await budgets[i % 2].acquire()
+        assert time.monotonic() - start < 0.5  # four fit in the window, whichever replica asks
+        await budgets[0].acquire()  # the fifth waits for the next window, on either replica
+        assert time.monotonic() - start >= 0.9
+        # A call that cannot wait that long is told at once when to retry, never left hanging.
+        for _ in range(3):
+            await budgets[1].acquire()
+        with pytest.raises(BudgetSpent, match="ASTRAVUE_RATE_LIMIT") as spent:
+            await budgets[0].acquire(CallScope(limit=0.01))
+        assert spent.value.retry_after == 1
+    finally:
+        await one.aclose()
+        await two.aclose()

@@ -1,0 +1,244 @@
+"""The shared-state interface, the same tests for ``memory://`` and a real ``redis-server``; the key ring."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from astravue_mcp.config import SettingsError, load_settings
+from astravue_mcp.remote.checks import remote_problems, require_remote
+from astravue_mcp.remote.crypto import KeyRing, KeyRingError, SealedValueError
+from astravue_mcp.remote.state import LockTimeout, RedisState, State, StateUnavailable, open_state
+from tests.oidc import free_port
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[State]:
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_server").url
+    store = open_state(url)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def key() -> str:
+    return f"test:{secrets.token_hex(6)}"  # tests share one redis-server: never the same key twice
+
+
+async def test_values_expire_after_their_ttl(state: State) -> None:
+    k = key()
+    await state.set(k, b"v", ttl=0.2)
+    assert await state.get(k) == b"v"
+    await anyio.sleep(0.3)
+    assert await state.get(k) is None
+    await state.set(k, b"kept")
+    assert await state.get(k) == b"kept"
+    assert await state.delete(k, key()) == 1
+    assert await state.get(k) is None
+
+
+async def test_add_creates_only_when_absent(state: State) -> None:
+    k = key()
+    assert await state.add(k, b"first", ttl=5)
+    assert not await state.add(k, b"second", ttl=5)
+    assert await state.get(k) == b"first"
+
+
+async def test_a_one_time_value_is_taken_exactly_once_under_concurrency(state: State) -> None:
+    k = key()
+    await state.set(k, b"code", ttl=5)
+    got: list[bytes | None] = []
+
+    async def take() -> None:
+        got.append(await state.take(k))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(take)
+    assert got.count(b"code") == 1 and got.count(None) == 19
+
+
+async def test_delete_if_releases_only_the_holders_value(state: State) -> None:
+    k = key()
+    await state.set(k, b"mine")
+    assert not await state.delete_if(k, b"theirs")
+    assert await state.delete_if(k, b"mine")
+    assert await state.get(k) is None
+
+
+async def test_a_counter_lives_one_window_from_its_first_increment(state: State) -> None:
+    k = key()
+    assert [await state.count(k, 0.3) for _ in range(5)] == [1, 2, 3, 4, 5]
+    await anyio.sleep(0.4)
+    assert await state.count(k, 0.3) == 1
+
+
+async def test_a_lock_admits_one_holder_at_a_time_and_expires_with_a_dead_holder(state: State) -> None:
+    name, inside, most = key(), [0], [0]
+
+    async def hold() -> None:
+        async with state.lock(name, ttl=5, wait=10):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            await anyio.sleep(0.01)
+            inside[0] -= 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(hold)
+    assert most == [1]
+    # A holder that died without releasing blocks others only until the lock's ttl.
+    await state.add(f"lock:{name}", b"crashed", ttl=0.3)
+    with pytest.raises(LockTimeout, match="stayed busy"):
+        async with state.lock(name, wait=0.1):
+            pass
+    async with state.lock(name, wait=2):
+        pass
+
+
+async def test_two_connections_to_one_redis_share_locks_and_counters(redis_server: RedisServer) -> None:
+    one, two = RedisState(redis_server.url), RedisState(redis_server.url)
+    try:
+        name, k, inside, most = key(), key(), [0], [0]
+
+        async def hold(store: State) -> None:
+            async with store.lock(name, ttl=5, wait=10):
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+                await anyio.sleep(0.01)
+                inside[0] -= 1
+            await store.count(k, 60)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(10):
+                tg.start_soon(hold, one if i % 2 else two)
+        assert most == [1]
+        assert await one.count(k, 60) == 11
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_an_unreachable_redis_is_reported_with_its_address_and_never_its_password() -> None:
+    port = free_port()  # nothing listens there
+    store = RedisState(f"redis://:hunter2-pw@127.0.0.1:{port}/3", timeout=1)
+    try:
+        with pytest.raises(StateUnavailable) as caught:
+            await store.ping()
+    finally:
+        await store.aclose()
+    assert f"127.0.0.1:{port}/3" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_unknown_state_schemes_are_refused() -> None:
+    with pytest.raises(ValueError, match="memory:// or redis://"):
+        open_state("postgres://db")
+
+
+# ---------------------------------------------------------------- key ring
+def test_sealed_values_open_only_for_their_record_and_survive_rotation() -> None:
+    old = secrets.token_urlsafe(32)
+    ring = KeyRing.from_setting(old)
+    sealed = ring.seal(b"upstream refresh token", "user:alice")
+    assert b"upstream" not in sealed
+    assert ring.open(sealed, "user:alice") == b"upstream refresh token"
+    with pytest.raises(SealedValueError, match="not this record"):
+        ring.open(sealed, "user:bob")
+
+    rotated = KeyRing.from_setting(f"{secrets.token_urlsafe(32)}, {old}")  # newest first
+    assert rotated.open(sealed, "user:alice") == b"upstream refresh token"
+    assert rotated.needs_reseal(sealed)
+    resealed = rotated.seal(b"upstream refresh token", "user:alice")
+    assert not rotated.needs_reseal(resealed)
+
+    dropped = KeyRing.from_setting(secrets.token_urlsafe(32))
+    with pytest.raises(SealedValueError, match="no longer in ASTRAVUE_STATE_KEYS"):
+        dropped.open(sealed, "user:alice")
+    with pytest.raises(SealedValueError, match="tampered"):
+        ring.open(sealed[:-1] + bytes([sealed[-1] ^ 1]), "user:alice")
+
+
+def test_derived_keys_agree_across_replicas_with_the_same_ring() -> None:
+    setting = f"{secrets.token_urlsafe(32)},{secrets.token_urlsafe(32)}"
+    assert KeyRing.from_setting(setting).derive("request-state") == KeyRing.from_setting(setting).derive(
+        "request-state"
+    )
+    assert KeyRing.from_setting(setting).derive("a") != KeyRing.from_setting(setting).derive("b")
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 60, "", "not base64 !!"])
+def test_a_malformed_key_is_named_by_position_and_never_echoed(bad: str) -> None:
+    good = secrets.token_urlsafe(32)
+    with pytest.raises(KeyRingError) as caught:
+        KeyRing.from_setting(f"{good},{bad}" if bad else ",")
+    message = str(caught.value)
+    assert ("key 2" in message or "no key" in message) and "token_urlsafe(32)" in message
+    assert good not in message and (not bad or bad not in message)
+
+
+# ---------------------------------------------------------------- remote settings
+REMOTE = {"ASTRAVUE_CLIENT_ID": "mcp", "ASTRAVUE_CLIENT_SECRET": "s3cret-value", "ASTRAVUE_ORG_ID": "7"}
+
+
+def problems(**env: str) -> list[str]:
+    return remote_problems(load_settings({**REMOTE, **env}))
+
+
+def test_remote_settings_that_are_safe_pass() -> None:
+    assert problems(ASTRAVUE_PUBLIC_URL="https://mcp.example.com") == []
+    assert problems(ASTRAVUE_PUBLIC_URL="http://127.0.0.1:8123") == []
+    key1 = secrets.token_urlsafe(32)
+    assert problems(ASTRAVUE_PUBLIC_URL="https://mcp.example.com", ASTRAVUE_STATE_URL="redis://r:6379/0",
+                    ASTRAVUE_STATE_KEYS=key1) == []  # fmt: skip
+
+
+def test_every_remote_setting_problem_is_reported_at_once_one_line_each() -> None:
+    key1 = secrets.token_urlsafe(32)
+    settings = load_settings(
+        {
+            "ASTRAVUE_PUBLIC_URL": "http://mcp.example.com",
+            "ASTRAVUE_STATE_URL": "redis://:pw-Hidden9@r:6379/0",
+            "ASTRAVUE_STATE_KEYS": f"{key1},tooshort",
+        }
+    )
+    with pytest.raises(SettingsError) as caught:
+        require_remote(settings)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "remote mode cannot start:"
+    text = str(caught.value)
+    expected = ("must use https", "ASTRAVUE_STATE_KEYS: key 2", "ASTRAVUE_CLIENT_ID", "SECRET is not", "ORG_ID is not")
+    for words in expected:
+        assert sum(words in line for line in lines) == 1, words
+    assert len(lines) == 6 and key1 not in text and "pw-Hidden9" not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "ASTRAVUE_PUBLIC_URL (or --public-url) is not set"),
+        ({"ASTRAVUE_PUBLIC_URL": "ftp://x"}, "is not an http(s) URL"),
+        ({"ASTRAVUE_PUBLIC_URL": "https://x.example/app"}, "without path"),
+        ({"ASTRAVUE_PUBLIC_URL": "https://x.example", "ASTRAVUE_STATE_URL": "redis://r/0"}, "STATE_KEYS is not set"),
+        ({"ASTRAVUE_PUBLIC_URL": "https://x.example", "ASTRAVUE_STATE_URL": "mysql://r"}, "must be memory://"),
+        ({"ASTRAVUE_PUBLIC_URL": "https://x.example", "ASTRAVUE_ACCESS_TOKEN": "tok-123456"}, "own account"),
+    ],
+)
+def test_each_unsafe_remote_setting_is_named(env: dict[str, str], expected: str) -> None:
+    found = problems(**env)
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_request_state_sealed_on_one_replica_opens_on_another_and_survives_rotation() -> None:
+    from astravue_mcp.remote.app import request_state
+
+    old, new = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    sealed = request_state(KeyRing.from_setting(old)).codec.seal(b"round 1")
+    assert request_state(KeyRing.from_setting(old)).codec.unseal(sealed) == b"round 1"
+    assert request_state(KeyRing.from_setting(f"{new},{old}")).codec.unseal(sealed) == b"round 1"

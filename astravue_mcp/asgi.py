@@ -67,7 +67,7 @@ def _app() -> ASGIApp:
 
 @cache
 def _remote_app() -> ASGIApp:
-    from astravue_mcp.remote.app import create_remote_app
+    from astravue_mcp.remote.app import create_remote_app  # deferred: remote mode only
 
     settings = load_settings()
     setup_logging(settings.log_level)

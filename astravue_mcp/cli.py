@@ -146,7 +146,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from astravue_mcp.server import build_server, sandbox_server  # deferred: the SDK (~1 s) only where a server runs
 
     if args.transport == "http":
-        from astravue_mcp.http_app import check_port  # deferred: the HTTP stack (uvicorn, Starlette) only for --transport http
+        from astravue_mcp.http_app import check_port  # deferred: the HTTP stack, --transport http only
 
         check_port(args.host, args.port)
     if not args.sandbox:

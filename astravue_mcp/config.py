@@ -107,7 +107,7 @@ class Settings(BaseModel):
         return _url(value, cls.model_fields[info.field_name].default)
 
     def model_post_init(self, context: Any, /) -> None:
-        from astravue_mcp.redact import register_secret
+        from astravue_mcp.redact import register_secret  # deferred: redact is not needed to read settings
 
         register_secret(urlsplit(self.state_url).password)  # a Redis password never reaches a log line
 

@@ -255,7 +255,7 @@ def create_remote_app(
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """The whole remote-mode app for these (checked) settings; ``transport`` reaches Astravue."""
-    from astravue_mcp.server import build_server
+    from astravue_mcp.server import build_server  # deferred: the SDK server, not needed to check settings
 
     settings = remote_settings(settings)
     assert settings.public_url

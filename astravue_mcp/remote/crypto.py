@@ -48,7 +48,7 @@ class KeyRing:
     """AES-GCM keys, newest first; ``seal``/``open`` bytes bound to a record name."""
 
     def __init__(self, keys: Iterable[bytes]) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # deferred: only once a key ring is used
 
         self._keys = [(self._kid(k), AESGCM(k), k) for k in keys]
         if not self._keys:
@@ -77,7 +77,7 @@ class KeyRing:
         return VERSION + kid + nonce + aead.encrypt(nonce, plaintext, record.encode())
 
     def open(self, sealed: bytes, record: str) -> bytes:
-        from cryptography.exceptions import InvalidTag
+        from cryptography.exceptions import InvalidTag  # deferred: cryptography only once a key ring is used
 
         head = 1 + KID_BYTES + NONCE_BYTES
         if len(sealed) <= head or sealed[:1] != VERSION:

@@ -131,7 +131,7 @@ class SharedTransport(httpx2.AsyncBaseTransport):
 
 def _for_remote(exc: AuthError) -> AuthError:
     """The local manager's "run astravue-mcp login" becomes what a remote person can do: reconnect."""
-    from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE
+    from astravue_mcp.auth.manager import EXPIRED_MESSAGE, NO_LOGIN_MESSAGE  # deferred: once a person has a grant
 
     return AuthError(RECONNECT) if str(exc) in (NO_LOGIN_MESSAGE, EXPIRED_MESSAGE) else exc
 
@@ -210,7 +210,7 @@ class Users:
         return PersonTokens(self.settings, self.grant(user), self.transport)
 
     def client_for(self, user: str) -> AstravueClient:
-        from astravue_mcp.api.client import AstravueClient
+        from astravue_mcp.api.client import AstravueClient  # deferred: ~60 ms with its models; only on a first call
 
         client = self._clients.get(user)
         if client is None:
@@ -236,7 +236,7 @@ class Users:
 
     async def prepare(self, user: str) -> None:
         """Before a request: the person's identity in their memo, from the claims of their Astravue login."""
-        from astravue_mcp.identity import IDENTITY_KEY, Identity
+        from astravue_mcp.identity import IDENTITY_KEY, Identity  # deferred: identity, on a first request
 
         memo = self.memo_for(user)
         if IDENTITY_KEY not in memo:

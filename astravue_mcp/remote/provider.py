@@ -110,7 +110,7 @@ class AstravueAuthProvider:
 
     # ---------------------------------------------------------------- clients
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        from astravue_mcp.remote import cimd
+        from astravue_mcp.remote import cimd  # deferred: only for a metadata-document client id
 
         raw = await self.state.get(f"client:{digest(client_id)}")
         if raw is not None:

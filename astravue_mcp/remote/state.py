@@ -165,7 +165,7 @@ class RedisState(State):
     """State in Redis (``redis.asyncio``): shared by every replica pointed at the same database."""
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        import redis.asyncio as redis
+        import redis.asyncio as redis  # deferred: redis only for redis:// state
 
         self.url = url
         self._where = _display(url)
@@ -176,7 +176,7 @@ class RedisState(State):
         self._count = self._redis.register_script(_COUNT)
 
     async def _do(self, operation: str, call: object) -> object:
-        import redis.exceptions
+        import redis.exceptions  # deferred: redis only for redis:// state
 
         try:
             return await call  # type: ignore[misc]

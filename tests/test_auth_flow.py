@@ -240,6 +240,26 @@ async def test_a_401_refreshes_once_and_resends(
     assert oidc.provider.stats()["grants"].get("refresh_token") == 1
 
 
+async def test_a_margin_longer_than_the_token_lifetime_does_not_refresh_every_call(
+    oidc: Realm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default 60 s margin on 2 s tokens: capped at a quarter of the lifetime (0.5 s).
+    settings = oidc.settings(tmp_path / "store", refresh_margin=60.0)
+    oidc.provider.reset_stats()
+    assert await anyio.to_thread.run_sync(log_in, settings, monkeypatch) == 0
+    auth = auth_for(settings)
+    assert isinstance(auth, TokenManager)
+    async with AstravueClient(settings, auth=auth) as api:
+        started = anyio.current_time()
+        for _ in range(10):
+            assert await api.call("list_spaces")
+        calls_took = anyio.current_time() - started
+    if calls_took < ACCESS_TTL * 0.75 - 0.1:  # all within the first three quarters of the lifetime
+        assert auth.refresh_count == 0
+    assert auth.refresh_count <= 1, f"{auth.refresh_count} refreshes for 10 calls in {calls_took:.2f} s"
+    assert oidc.provider.stats()["grants"].get("refresh_token", 0) == auth.refresh_count
+
+
 async def test_a_hundred_concurrent_calls_at_expiry_cause_one_refresh(
     oidc: Realm, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

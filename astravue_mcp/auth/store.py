@@ -42,6 +42,9 @@ STORE_VERSION = 1
 LOCK_TIMEOUT = 45.0
 """Longest wait for another process's refresh (bounded at 30 s, its retries included) before giving up for now."""
 
+MARGIN_FRACTION = 0.25
+"""The refresh margin never exceeds this share of an access token's lifetime."""
+
 # The identity claims `status` shows; the rest of the ID token is not worth keeping.
 IDENTITY_CLAIMS = ("iss", "sub", "preferred_username", "email", "name", "azp")
 
@@ -73,8 +76,8 @@ class TokenSet(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         # Whatever creates or loads a token set, its tokens are scrubbed from every log line.
-        register_secret(self.access_token)
-        register_secret(self.refresh_token)
+        register_secret(self.access_token, owner=self)
+        register_secret(self.refresh_token, owner=self)
 
     @classmethod
     def from_response(
@@ -128,9 +131,14 @@ class TokenSet(BaseModel):
         )
 
     def expires_within(self, margin: float, now: float | None = None) -> bool:
-        """True when the access token is expired or will be within ``margin`` seconds."""
+        """True when the access token is expired or will be within ``margin`` seconds.
+
+        The margin is at most ``MARGIN_FRACTION`` of the token's lifetime: a 60 s margin on a 60 s
+        token would otherwise renew it before every request.
+        """
         if self.expires_at is None:
             return False  # unknown lifetime: use it until the API answers 401
+        margin = min(margin, max(0.0, self.expires_at - self.obtained_at) * MARGIN_FRACTION)
         return (time.time() if now is None else now) + margin >= self.expires_at
 
     def refresh_expired(self, now: float | None = None) -> bool:

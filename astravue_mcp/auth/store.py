@@ -194,7 +194,12 @@ class InterProcessLock:
     def acquire(self, timeout: float = LOCK_TIMEOUT) -> None:
         _ensure_private_dir(self.path.parent)
         # O_NOFOLLOW: a symlink planted in the store's directory must not make us create or lock its target.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:  # ELOOP for a symlink; permissions
+            raise StoreError(
+                f"cannot open the lock file {self.path} ({exc.strerror}); remove it if it is a link"
+            ) from None
         deadline = time.monotonic() + timeout
         delay = 0.002
         try:
@@ -276,11 +281,11 @@ def _encode(tokens: TokenSet) -> str:
     return json.dumps({"version": STORE_VERSION, "tokens": tokens.model_dump(mode="json")})
 
 
-def _decode(raw: str, where: str) -> TokenSet | None:
+def _decode(raw: str | bytes, where: str) -> TokenSet | None:
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         return TokenSet.model_validate(data["tokens"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # not UTF-8, not JSON, absurdly nested...
         # A corrupt entry is treated as "not logged in" (a new login overwrites it), never fatal.
         log.warning("Ignoring an unreadable token entry in %s (%s)", where, type(exc).__name__)
         return None
@@ -320,7 +325,7 @@ class FileStore:
 
     def load(self) -> TokenSet | None:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:

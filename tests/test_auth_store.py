@@ -317,3 +317,17 @@ def test_the_lock_file_is_not_opened_through_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="remove it if it is a link"):
         store.lock.acquire(timeout=1)
     assert not target.exists()  # nothing was created through the link
+
+
+def test_without_rotation_the_previous_refresh_token_is_kept_only_while_valid() -> None:
+    first = tokens(refresh_expires_in=600)
+    answer = {"access_token": "access-2", "expires_in": 300}
+    kept = TokenSet.from_response(answer, auth_url=AUTH, client_id="cid", previous=first, now=NOW + 599)
+    assert kept.refresh_token == "refresh-1"
+    dropped = TokenSet.from_response(answer, auth_url=AUTH, client_id="cid", previous=first, now=NOW + 600)
+    assert dropped.refresh_token is None  # an expired refresh token is no fallback: the next expiry asks for a login
+
+
+def test_the_refresh_margin_is_capped_at_a_quarter_of_the_lifetime() -> None:
+    short = tokens(expires_in=60)  # a 60 s margin on a 60 s token: 15 s
+    assert not short.expires_within(60, NOW + 44) and short.expires_within(60, NOW + 45)

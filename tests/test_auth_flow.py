@@ -225,7 +225,10 @@ async def test_expiry_refreshes_silently_through_a_real_tool_call(
         assert result.structured_content and result.structured_content["items"]
     renewed = stored(settings)
     assert renewed.refresh_token != first.refresh_token  # rotated, and the rotation was saved
-    assert oidc.provider.stats()["grants"].get("refresh_token") == 1
+    # One refresh for the expiry; a second only when the first call itself came late on a busy
+    # machine (the 2 s token was already within its margin).
+    assert oidc.provider.stats()["grants"].get("refresh_token") in (1, 2)
+    assert oidc.provider.stats()["errors"] == {}
     assert api.statuses == [200, 200]  # refreshed before the API had to say 401
 
 

@@ -219,16 +219,15 @@ async def test_expiry_refreshes_silently_through_a_real_tool_call(
     async with Client(build_server(settings, transport=api)) as client:
         result = await client.call_tool(TOOL, {})
         assert not result.is_error, result.content
+        first = stored(settings)  # renewed already if this first call came late (a busy machine)
+        oidc.provider.reset_stats()
         await until_expired(first)
         result = await client.call_tool(TOOL, {})
         assert not result.is_error, result.content
         assert result.structured_content and result.structured_content["items"]
     renewed = stored(settings)
     assert renewed.refresh_token != first.refresh_token  # rotated, and the rotation was saved
-    # One refresh for the expiry; a second only when the first call itself came late on a busy
-    # machine (the 2 s token was already within its margin).
-    assert oidc.provider.stats()["grants"].get("refresh_token") in (1, 2)
-    assert oidc.provider.stats()["errors"] == {}
+    assert oidc.provider.stats()["grants"].get("refresh_token") == 1
     assert api.statuses == [200, 200]  # refreshed before the API had to say 401
 
 
@@ -276,6 +275,8 @@ async def test_a_hundred_concurrent_calls_at_expiry_cause_one_refresh(
     results: list[Any] = []
     async with AstravueClient(settings, auth=auth) as api:
         assert await api.call("list_spaces")
+        warm = auth.refresh_count  # 1 if this first call already came late (a busy machine)
+        oidc.provider.reset_stats()
         await until_expired(stored(settings))
 
         async def one() -> None:
@@ -285,8 +286,11 @@ async def test_a_hundred_concurrent_calls_at_expiry_cause_one_refresh(
             for _ in range(100):
                 tg.start_soon(one)
     assert len(results) == 100 and all(results)
-    assert auth.refresh_count == 1
-    assert oidc.provider.stats()["grants"].get("refresh_token") == 1
+    # One refresh for the 100 waiters. On a busy machine the last of 100 calls can come after the
+    # new 2 s token entered its margin: one more, in turn, never a stampede and never invalid_grant.
+    assert auth.refresh_count - warm in (1, 2)
+    assert oidc.provider.stats()["grants"].get("refresh_token") == auth.refresh_count - warm
+    assert oidc.provider.stats()["errors"] == {}
 
 
 async def test_network_errors_during_refresh_are_retried_and_never_erase_the_login(

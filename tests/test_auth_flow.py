@@ -262,7 +262,9 @@ async def test_a_margin_longer_than_the_token_lifetime_does_not_refresh_every_ca
         calls_took = anyio.current_time() - started
     if calls_took < ACCESS_TTL * 0.75 - 0.1:  # all within the first three quarters of the lifetime
         assert auth.refresh_count == 0
-    assert auth.refresh_count <= 1, f"{auth.refresh_count} refreshes for 10 calls in {calls_took:.2f} s"
+    # At most one refresh per three quarters of a lifetime that the calls took (a busy machine is slow).
+    allowed = 1 + int(calls_took / (ACCESS_TTL * 0.75))
+    assert auth.refresh_count <= min(allowed, 5), f"{auth.refresh_count} refreshes for 10 calls in {calls_took:.2f} s"
     assert oidc.provider.stats()["grants"].get("refresh_token", 0) == auth.refresh_count
 
 

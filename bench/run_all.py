@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import answer_bytes
 import context
 import fanout
 import per_call
@@ -43,6 +44,7 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
             lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
             fanout.report,
         ),
+        ("answer_bytes", "7. answer bytes", answer_bytes.run, answer_bytes.report),
     ]
 
 

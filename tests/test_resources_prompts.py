@@ -68,7 +68,7 @@ async def test_resource_templates_are_listed(mcp_client: Client) -> None:
 
 async def test_read_only_keeps_every_resource() -> None:
     async with sandbox_client(read_only=True) as client:
-        assert sum(str(r.uri).startswith("astravue:") for r in (await client.list_resources()).resources) == 4
+        assert sum(str(r.uri).startswith("astravue:") for r in (await client.list_resources()).resources) == 6
         assert len((await client.list_resource_templates()).resource_templates) == 3
         assert (await read(client, "astravue://spaces")).startswith("3 item(s) of 3")
 

@@ -47,17 +47,18 @@ When = Annotated[
 TaskTitle = Annotated[Title, Field(description="Task title")]
 TaskText = Annotated[Text, Field(description="Plain text")]
 Person = Annotated[int, Field(ge=1)] | Annotated[str, Field(min_length=1, max_length=200)]
-"""A user id, or "me", an email or a name, resolved by ``directory.resolve_owner``."""
-UserRef = Annotated[
-    Person, WithJsonSchema({"type": ["integer", "string"], "description": 'User id, name, email or "me"'})
-]
+"""A user id, or "me", an email or a name, resolved by ``directory.resolve_owner``.
+
+Published as a string (a model writes "4" or "Sofia" alike): a single-type schema every client
+dialect accepts; a JSON number is still taken as an id."""
+UserRef = Annotated[Person, WithJsonSchema({"type": "string", "description": 'User id, name, email or "me"'})]
 OwnerIds = Annotated[
     list[Person],
     Field(max_length=50),
     WithJsonSchema(
         {
             "type": "array",
-            "items": {"type": ["integer", "string"]},
+            "items": {"type": "string"},
             "maxItems": 50,
             "description": 'Owners: ids, names, emails, "me"',
         }

@@ -11,12 +11,7 @@ can run alone. The order below is the order they run in (writes last).
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import subprocess
-import sys
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -241,47 +236,23 @@ SCENARIOS: list[Scenario] = [
 class StdioSession:
     """``astravue-mcp serve --sandbox`` as a client starts it, spoken to in JSON-RPC lines."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self) -> None:
+        from tests.test_stdio_e2e import StdioServer, initialize
+
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "astravue_mcp", "serve", "--sandbox", *args],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self._lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self._id = 0
+        self.server = StdioServer(env, serve_args=("--sandbox",))
+        self.server.timeout = 120.0  # a cross-project scan on a busy 2-core machine
+        initialize(self.server)
         self.last: dict[str, Any] = {}
         """The last step's whole JSON-RPC result (what a client receives)."""
-        self.request(
-            "initialize",
-            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "scenarios", "version": "1"}},
-        )
-        self._write({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-
-    def _write(self, message: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self.proc.stdin.flush()
 
     def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        self._id += 1
-        self._write({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
-        while True:
-            answer = json.loads(self._lines.get(timeout=60))
-            if answer.get("id") == self._id:
-                if "error" in answer:
-                    return {"isError": True, "content": [{"type": "text", "text": answer["error"]["message"]}]}
-                result: dict[str, Any] = answer["result"]
-                self.last = result
-                return result
+        answer = self.server.send(method, params)
+        assert answer is not None
+        if "error" in answer:
+            return {"isError": True, "content": [{"type": "text", "text": answer["error"]["message"]}]}
+        self.last = answer["result"]
+        return self.last
 
     def run(self, step: Step) -> tuple[str, bool]:
         """The text a model reads from one step, and whether it failed."""
@@ -295,10 +266,4 @@ class StdioSession:
         return text, bool(result.get("isError"))
 
     def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        self.server.close()

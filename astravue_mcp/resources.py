@@ -250,7 +250,7 @@ async def complete(
         # Tasks by title, from what this session has already seen (completion never starts a scan).
         from astravue_mcp.tools.directory import MEMO_KEY  # deferred: it brings the wire models (~35 ms)
 
-        seen = state_of(ctx).memo.get(MEMO_KEY)
+        seen = state_of(ctx).memo_for(ctx).get(MEMO_KEY)
         return _matching(seen.tasks, argument.value) if seen is not None and argument.value.strip() else None
     suggest = SUGGESTERS.get(argument.name)
     if suggest is None:

@@ -4,6 +4,8 @@ selection, prompt arguments checked. In-memory client on the sandbox ("me" is Ma
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
@@ -150,3 +152,19 @@ async def test_task_ids_complete_by_title_once_the_session_has_seen_tasks(mcp_cl
     assert (await mcp_client.complete(ref, {"name": "task_id", "value": "board"})).completion.values == []
     await call(mcp_client, "astravue_list_people")  # any scan of the people fills what completion draws on
     assert (await mcp_client.complete(ref, {"name": "task_id", "value": "quarterly board"})).completion.values == ["61"]
+
+
+async def test_prompts_only_pass_arguments_their_tools_take(mcp_client: Client) -> None:
+    """`astravue_x with a=1, b=2` or `astravue_x (a=1, ...)` in a prompt: x must take a and b."""
+    schemas = {t.name: set(t.input_schema.get("properties", {})) for t in (await mcp_client.list_tools()).tools}
+    samples = {"space_id": "1", "project_id": "2", "task_id": "3", "sprint_goal": "offline mode", "mine": "yes"}
+    samples |= {"minutes": "30", "days": "14", "project_name": "Launch", "start": "2030-01-01", "end": "2030-01-07"}
+    checked = 0
+    for prompt in (await mcp_client.list_prompts()).prompts:
+        args = {a.name: samples[a.name] for a in prompt.arguments or []}
+        text = (await mcp_client.get_prompt(prompt.name, args)).messages[0].content.text  # type: ignore[union-attr]
+        for tool, given in re.findall(r"(astravue_\w+)(?: with | \()((?:[a-z_]+=[^,;)]+(?:, )?)+)", text):
+            names = set(re.findall(r"([a-z_]+)=", given))
+            assert names <= schemas[tool], f"{prompt.name}: {tool} takes no {names - schemas[tool]}"
+            checked += 1
+    assert checked > 15

@@ -205,7 +205,7 @@ async def session_directory(ctx: Context, refresh: bool = False) -> Directory:
     """The people (and labels) seen by this session's login: one scan, then kept for :data:`TTL` seconds."""
     from astravue_mcp.tools.scan import Filters, scan  # the scan engine imports this module's callers
 
-    memo = state_of(ctx).memo
+    memo = state_of(ctx).memo_for(ctx)
     cached: Directory | None = memo.get(MEMO_KEY)
     if cached is not None and not refresh and time.monotonic() - cached.built_at < TTL:
         return cached

@@ -88,12 +88,13 @@ async def find_tasks(
     due_from: When | None = None,
     due_to: When | None = None,
     space_id: SpaceId | None = None,
+    project_id: ProjectId | None = None,
     limit: Limit = 25,
 ) -> TaskHits[FoundTask]:
     """Search all tasks (projects and personal) by keywords and filters; stops at limit."""
     owner = await owner_filter(ctx, owner_id, mine)
     filters = Filters(query, status, priority, owner, due_from, whole_day(due_to))
-    result = await scan(ctx, filters, space_id, cap=limit)
+    result = await scan(ctx, filters, space_id, project_id, cap=limit)
     return hits([found_out(t) for t in sorted(result.tasks, key=_order)], result, limit, exact=not result.stopped)
 
 
@@ -121,6 +122,7 @@ async def list_scheduled_tasks(
     due_to: When | None = None,
     mine: Mine = False,
     space_id: SpaceId | None = None,
+    project_id: ProjectId | None = None,
     limit: Limit = 25,
 ) -> TaskHits[FoundTask]:
     """Open tasks due in a window (default: next 7 days), projects and personal, soonest first."""
@@ -128,7 +130,7 @@ async def list_scheduled_tasks(
     start = due_from or today
     end = whole_day(due_to or today + timedelta(days=SCHEDULE_DAYS))
     owner = await owner_filter(ctx, None, mine)
-    result = await scan(ctx, Filters(owner_id=owner, due_from=start, due_to=end, open_only=True), space_id)
+    result = await scan(ctx, Filters(owner_id=owner, due_from=start, due_to=end, open_only=True), space_id, project_id)
     return hits([found_out(t) for t in sorted(result.tasks, key=_by_due)], result, limit)
 
 

@@ -75,7 +75,7 @@ LOCATIONS = "task_locations"
 
 def _locations(ctx: Context) -> dict[int, tuple[int | None, int | None]]:
     """Where each task seen this session lives: (space_id, project_id), or (None, None) when personal."""
-    found: dict[int, tuple[int | None, int | None]] = state_of(ctx).memo.setdefault(LOCATIONS, {})
+    found: dict[int, tuple[int | None, int | None]] = state_of(ctx).memo_for(ctx).setdefault(LOCATIONS, {})
     return found
 
 

@@ -23,7 +23,7 @@ from astravue_mcp.tools.durations import is_running, ms_to_hours, ms_to_minutes
 from astravue_mcp.tools.outputs import Deleted, ListOut, listing, slice_page
 from astravue_mcp.tools.registry import Out, tool
 from astravue_mcp.tools.request import api, confirm
-from astravue_mcp.tools.scope import find_task
+from astravue_mcp.tools.scope import find_task, known
 
 # ---------------------------------------------------------------- arguments
 EntryId = Annotated[int, Field(ge=1, description="Time entry id")]
@@ -113,6 +113,8 @@ async def _write_on_task(
     ctx: Context, kind: str, task_id: int, project_id: int | None, body: dict[str, Any]
 ) -> EntryOut:
     personal, project = _TASK_OPS[kind]
+    if project_id is None and known(ctx, task_id):  # seen this session: no need to try the personal path first
+        project_id = (await find_task(ctx, task_id))[0].project_id
     if project_id is None:
         operation, ids = personal, {"taskId": task_id}
     else:

@@ -53,6 +53,9 @@ def sandbox_url() -> Iterator[str]:
 class StdioServer:
     """The real `astravue-mcp serve` process, spoken to line by line."""
 
+    timeout = 30.0
+    """Seconds to wait for an answer (a class attribute: subclasses may start the process their own way)."""
+
     def __init__(self, env: dict[str, str], *args: str, serve_args: tuple[str, ...] = ()) -> None:
         command = [*EXE, *args, "serve", *serve_args]
         self.proc = subprocess.Popen(
@@ -62,8 +65,6 @@ class StdioServer:
         self.stdout: list[bytes] = []
         threading.Thread(target=self._pump, daemon=True).start()
         self._id = 0
-        self.timeout = 30.0
-        """Seconds to wait for an answer."""
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None

@@ -203,7 +203,7 @@ def _user(raw: Any) -> models.User | None:
 # ---------------------------------------------------------------- per session
 async def session_directory(ctx: Context, refresh: bool = False) -> Directory:
     """The people (and labels) seen by this session's login: one scan, then kept for :data:`TTL` seconds."""
-    from astravue_mcp.tools.scan import Filters, scan  # the scan engine imports this module's callers
+    from astravue_mcp.tools.scan import Filters, scan  # deferred: the scan engine imports our callers (a cycle)
 
     memo = state_of(ctx).memo_for(ctx)
     cached: Directory | None = memo.get(MEMO_KEY)

@@ -6,10 +6,12 @@ The app serves ``/mcp`` (Streamable HTTP) and ``/healthz`` (for the proxy's heal
 ``remote_app`` is remote (multi-user) mode instead: every person signs in with OAuth
 (``ASTRAVUE_PUBLIC_URL``, ``ASTRAVUE_STATE_URL``, ``ASTRAVUE_STATE_KEYS``; see docs/deploy.md).
 
-Meant to run on 127.0.0.1 behind a reverse proxy (TLS there). Loopback ``Host`` headers are
-accepted on any port; the proxy's public host name must be listed in ``ASTRAVUE_ALLOWED_HOSTS``
-(DNS-rebinding protection), and once one is, ``ASTRAVUE_HTTP_TOKEN`` is required: whoever
-reaches the endpoint acts with this server's Astravue login.
+Meant to run on 127.0.0.1 behind a reverse proxy (TLS there). Who may call follows the peer
+address (see :mod:`astravue_mcp.http_app`): without ``ASTRAVUE_HTTP_TOKEN`` only this machine is
+served, so ``--host 0.0.0.0`` without a token serves nobody else, whatever ``Host`` they send; any
+request through the proxy needs the token. Loopback ``Host`` headers are accepted on any port; the
+proxy's public host name must be listed in ``ASTRAVUE_ALLOWED_HOSTS`` (DNS-rebinding protection),
+and once one is, the token is required at start.
 """
 
 from __future__ import annotations

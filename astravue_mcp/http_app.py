@@ -1,8 +1,16 @@
 """Streamable HTTP: the MCP endpoint at ``/mcp`` plus ``/healthz``, guarded for exposure.
 
-Loopback by default; ``Host``/``Origin`` checked against an allow-list (DNS rebinding); request
-bodies capped; an operator-chosen bearer token (``ASTRAVUE_HTTP_TOKEN``) is required before the
-server may listen on any other interface.
+Who may call is decided by who connected, never by what a request says about itself:
+
+- a request from this machine (peer 127.0.0.1 or ::1, no proxy in between) is served without a
+  token unless ``ASTRAVUE_HTTP_TOKEN`` is set;
+- any other peer, and any request that came through a proxy (``Forwarded``/``X-Forwarded-For``/
+  ``X-Real-IP``), must send the operator token; without one configured it is refused. Forwarding
+  headers are never trusted to grant access, only to require the token.
+
+``Host``/``Origin`` are still checked against an allow-list (DNS rebinding), request bodies are
+capped, the session table is sized for one operator's clients, and binding beyond loopback needs
+the token from the start.
 """
 
 from __future__ import annotations
@@ -16,8 +24,7 @@ from typing import Any
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from astravue_mcp import __version__
@@ -25,6 +32,16 @@ from astravue_mcp.config import Settings, SettingsError, is_loopback, listed
 
 log = logging.getLogger("astravue_mcp.http")
 MAX_BODY = 1_000_000
+MIN_TOKEN_LENGTH = 32
+"""Shorter operator tokens are refused at start: the token is all that stands between a network and the login."""
+MAX_SESSIONS = 64
+"""Open MCP sessions at once: one operator's clients, with room to spare (the SDK's default is 10,000)."""
+SESSION_IDLE_TIMEOUT = 600.0
+"""A session with no request in flight for this long ends; its client starts a new one (SDK default: 30 min)."""
+LOCAL_PEERS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+"""Only these count as this machine; other 127.x addresses are not what a local client uses, so they need the token."""
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 def security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
@@ -37,47 +54,93 @@ def security(settings: Settings, host: str, port: int) -> TransportSecuritySetti
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-class BearerGate:
-    """Refuse every request to the MCP endpoint that lacks the operator's token (constant-time compare)."""
+def bearer_token(headers: dict[bytes, bytes]) -> bytes | None:
+    """The credentials of an ``Authorization: Bearer ...`` header (the scheme is case-insensitive, RFC 7235)."""
+    scheme, _, credentials = headers.get(b"authorization", b"").strip().partition(b" ")
+    return credentials.strip() if scheme.lower() == b"bearer" and credentials.strip() else None
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+
+def from_this_machine(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    client = scope.get("client")
+    if not client or client[0] not in LOCAL_PEERS:
+        return False
+    return not any(name in headers for name in FORWARDING_HEADERS)
+
+
+def _host_name(headers: dict[bytes, bytes]) -> str:
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") and "]:" in host else host
+
+
+class AccessGate:
+    """Decides who reaches the app (see the module docstring); ``/healthz`` names the version only to this machine."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/healthz":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                response = JSONResponse(
-                    {"error": "unauthorized", "error_description": "bearer token required"},
-                    401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send)
-                return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        local = from_this_machine(scope, headers)
+        given = bearer_token(headers)
+        authorized = self.token is not None and given is not None and hmac.compare_digest(given, self.token)
+        if scope["path"] == "/healthz":
+            # Probes need no token; the version is for this machine (asked by a local name) or the operator.
+            body: dict[str, str] = {"status": "ok"}
+            if authorized or (local and _host_name(headers) in LOCAL_HOSTS):
+                body["version"] = __version__
+            await JSONResponse(body)(scope, receive, send)
+            return
+        if self.token is None and not local:
+            peer = (scope.get("client") or ("an unknown address",))[0]
+            log.warning("Refused an HTTP request from %s: only this machine may call without ASTRAVUE_HTTP_TOKEN", peer)
+            await JSONResponse(
+                {
+                    "error": "forbidden",
+                    "error_description": "this server serves only its own machine; the operator must set "
+                    "ASTRAVUE_HTTP_TOKEN to accept other clients",
+                },
+                403,
+            )(scope, receive, send)
+            return
+        if self.token is not None and not authorized:
+            await JSONResponse(
+                {"error": "unauthorized", "error_description": "bearer token required"},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
+def check_token(settings: Settings) -> None:
+    token = settings.http_token.get_secret_value() if settings.http_token else None
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(
+            f"ASTRAVUE_HTTP_TOKEN is {len(token)} characters long; use at least {MIN_TOKEN_LENGTH} random characters, "
+            "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+
+
 def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> ASGIApp:
+    check_token(settings)
     if not is_loopback(host) and settings.http_token is None:
         raise SettingsError(
             f"Refusing to listen on {host} without ASTRAVUE_HTTP_TOKEN: set a long random token that clients must "
             "send as 'Authorization: Bearer <token>', or bind to 127.0.0.1."
         )
-
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
-
-    server.custom_route("/healthz", methods=["GET"])(healthz)
     app: Starlette = server.streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=security(settings, host, port),
         max_request_body_size=MAX_BODY,
+        max_sessions=MAX_SESSIONS,
+        session_idle_timeout=SESSION_IDLE_TIMEOUT,
         host=host,
     )
-    if settings.http_token is not None:
-        return BearerGate(app, settings.http_token.get_secret_value())
-    return app
+    return AccessGate(app, settings.http_token.get_secret_value() if settings.http_token else None)
 
 
 def check_port(host: str, port: int) -> None:

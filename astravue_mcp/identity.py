@@ -90,7 +90,7 @@ IDENTITY_KEY = "identity"
 async def session_identity(ctx: Context) -> Identity | None:
     """The login's identity, read once per server session (the login does not change person mid-session)."""
     state = state_of(ctx)
-    memo = state.memo
+    memo = state.memo_for(ctx)
     if IDENTITY_KEY not in memo:
         memo[IDENTITY_KEY] = await anyio.to_thread.run_sync(identity_for, state.settings)
     found: Identity | None = memo[IDENTITY_KEY]

@@ -3,6 +3,11 @@
 Two nets: patterns that look like credentials (bearer headers, JWTs, ``*_token=``/``code=`` query
 or form fields, JSON token fields), and the literal values the auth module registers as it learns
 them (so even an opaque refresh token is caught).
+
+The literal net holds only live secrets: a token is registered with the object that holds it (a
+``TokenSet``) and leaves with it, so a long-running server that refreshes every few minutes does
+not scan an ever-growing list on every log line. Values registered without an owner (the client
+secret) stay, bounded to the most recent ``MAX_PINNED``.
 """
 
 from __future__ import annotations
@@ -11,8 +16,13 @@ import logging
 import re
 import sys
 import warnings
+import weakref
 
-_SECRETS: set[str] = set()
+MAX_PINNED = 64
+_PINNED: dict[str, None] = {}
+"""Secrets without an owner, oldest first."""
+_HELD: dict[str, int] = {}
+"""Secrets held by live objects: value -> how many hold it."""
 
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
@@ -24,14 +34,38 @@ _PATTERNS = [
 ]
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a credential so that any later log line containing it is scrubbed."""
-    if value and len(value) >= 6:
-        _SECRETS.add(value)
+def register_secret(value: str | None, owner: object = None) -> None:
+    """Remember a credential so that any later log line containing it is scrubbed.
+
+    With an ``owner``, the value is forgotten once no owner holding it is alive any more.
+    """
+    if not value or len(value) < 6:
+        return
+    if owner is None:
+        _PINNED.pop(value, None)
+        _PINNED[value] = None
+        while len(_PINNED) > MAX_PINNED:
+            del _PINNED[next(iter(_PINNED))]
+        return
+    _HELD[value] = _HELD.get(value, 0) + 1
+    weakref.finalize(owner, _release, value)
+
+
+def _release(value: str) -> None:
+    left = _HELD.get(value, 0) - 1
+    if left > 0:
+        _HELD[value] = left
+    else:
+        _HELD.pop(value, None)
+
+
+def registered_secrets() -> int:
+    """How many literal secrets every log line is scanned for (diagnostics and tests)."""
+    return len(_PINNED.keys() | _HELD.keys())
 
 
 def redact(text: str) -> str:
-    for secret in _SECRETS:
+    for secret in [*_HELD.copy(), *_PINNED.copy()]:  # copies: a finalizer may run meanwhile
         if secret in text:
             text = text.replace(secret, "[redacted]")
     for pattern in _PATTERNS:

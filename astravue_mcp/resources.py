@@ -77,10 +77,30 @@ async def _read(produce: Awaitable[str]) -> str:
         raise ResourceError(str(exc)) from None
 
 
-def register(server: MCPServer[Any]) -> None:
-    """Add every resource and template, and completion of their ids (``bind_request`` must be installed)."""
-    _register_static(server)
-    _register_templates(server)
+NEEDS: dict[str, set[str]] = {
+    "astravue://spaces": {"astravue_list_spaces"},
+    "astravue://people": {"astravue_list_people"},
+    "astravue://labels": {"astravue_list_people"},
+    "astravue://timers/active": {"astravue_get_active_timers"},
+    "astravue://notifications/unread": {"astravue_list_notifications"},
+    PROJECTS: {"astravue_list_projects"},
+    PROJECT: {"astravue_get_project", "astravue_get_task_counts"},
+    TASK: {"astravue_get_task"},
+}
+"""The tools a resource reads through: it is offered only when they are (toolsets, allow-list, read-only)."""
+
+
+def register(server: MCPServer[Any], tools: set[str]) -> None:
+    """Add the resources and templates whose tools are in ``tools``, and completion of their ids.
+
+    ``bind_request`` must be installed. "Me" needs no tool: it is the login's own identity.
+    """
+
+    def offered(uri: str) -> bool:
+        return NEEDS.get(uri, set()) <= tools
+
+    _register_static(server, offered)
+    _register_templates(server, offered)
     server.completion()(complete)
 
 
@@ -98,57 +118,99 @@ def _static(server: MCPServer[Any], uri: str, name: str, title: str, description
     return decorator
 
 
-def _register_static(server: MCPServer[Any]) -> None:
-    @_static(server, "astravue://spaces", "spaces", "Spaces", "Every space of the organisation (id, name).")
-    async def all_spaces(ctx: Context[Any, Any]) -> str:
-        return await _tool_text("astravue_list_spaces", ctx, page=1, limit=200)
-
-    @_static(
-        server,
-        ME,
-        "me",
-        "Me",
-        'Who "me" is: the logged-in person (name, username, email) from the login\'s identity claims.',
-    )
+def _register_static(server: MCPServer[Any], offered: Callable[[str], bool]) -> None:
+    @_static(server, ME, "me", "Me", 'Who "me" is: your name, username, email and user id.')
     async def me(ctx: Context[Any, Any]) -> str:
         identity = await session_identity(ctx)
         if identity is None:
             return NO_IDENTITY
-        return "; ".join(f"{k}={v}" for k, v in identity.as_dict().items())
+        text = "; ".join(f"{k}={v}" for k, v in identity.as_dict().items())
+        from astravue_mcp.tools.directory import session_directory  # deferred: it brings the wire models (~35 ms)
 
-    @_static(
-        server,
-        "astravue://timers/active",
-        "active_timers",
-        "Active timers",
-        "Your running timers (task, start, minutes so far).",
-    )
-    async def active_timers(ctx: Context[Any, Any]) -> str:
-        return await _tool_text("astravue_get_active_timers", ctx)
+        try:
+            return f"{text}; user_id={(await session_directory(ctx)).me_id()}"
+        except AstravueError as exc:
+            return f"{text}\nuser id unknown: {exc}"
 
-    @_static(
-        server,
-        "astravue://notifications/unread",
-        "unread_notifications",
-        "Unread notifications",
-        "Your unread notifications and mentions, newest first (up to 200).",
-    )
-    async def unread_notifications(ctx: Context[Any, Any]) -> str:
-        return await _tool_text("astravue_list_notifications", ctx, unread_only=True, page=1, limit=200)
+    if offered("astravue://people"):
+
+        @_static(
+            server,
+            "astravue://people",
+            "people",
+            "People",
+            "People seen on your tasks: id, name, email (owner arguments take any of them).",
+        )
+        async def people(ctx: Context[Any, Any]) -> str:
+            return await _tool_text("astravue_list_people", ctx)
+
+        @_static(
+            server,
+            "astravue://labels",
+            "labels",
+            "Status and priority labels",
+            "The status labels each project uses and the priority labels, as task arguments take them.",
+        )
+        async def labels(ctx: Context[Any, Any]) -> str:
+            from astravue_mcp.tools.directory import session_directory  # deferred: it brings the wire models
+
+            return (await session_directory(ctx)).labels_text()
+
+    if offered("astravue://spaces"):
+
+        @_static(server, "astravue://spaces", "spaces", "Spaces", "Every space of the organisation (id, name).")
+        async def all_spaces(ctx: Context[Any, Any]) -> str:
+            return await _tool_text("astravue_list_spaces", ctx, page=1, limit=200)
+
+    if offered("astravue://timers/active"):
+
+        @_static(
+            server,
+            "astravue://timers/active",
+            "active_timers",
+            "Active timers",
+            "Your running timers (task, start, minutes so far).",
+        )
+        async def active_timers(ctx: Context[Any, Any]) -> str:
+            return await _tool_text("astravue_get_active_timers", ctx)
+
+    if offered("astravue://notifications/unread"):
+
+        @_static(
+            server,
+            "astravue://notifications/unread",
+            "unread_notifications",
+            "Unread notifications",
+            "Your unread notifications and mentions, newest first (up to 200).",
+        )
+        async def unread_notifications(ctx: Context[Any, Any]) -> str:
+            return await _tool_text("astravue_list_notifications", ctx, unread_only=True, page=1, limit=200)
 
 
-def _register_templates(server: MCPServer[Any]) -> None:
-    @server.resource(PROJECTS, name="space_projects", title="Projects in a space", description="A space's projects.")
-    async def space_projects(space_id: str, ctx: Context) -> str:
-        return await _read(_projects_text(ctx, _id(space_id, "space_id")))
+def _register_templates(server: MCPServer[Any], offered: Callable[[str], bool]) -> None:
+    if offered(PROJECTS):
 
-    @server.resource(PROJECT, name="project", title="Project overview", description="A project with its task counts.")
-    async def project(space_id: str, project_id: str, ctx: Context) -> str:
-        return await _read(_project_text(ctx, _id(space_id, "space_id"), _id(project_id, "project_id")))
+        @server.resource(
+            PROJECTS, name="space_projects", title="Projects in a space", description="A space's projects."
+        )
+        async def space_projects(space_id: str, ctx: Context) -> str:
+            return await _read(_projects_text(ctx, _id(space_id, "space_id")))
 
-    @server.resource(TASK, name="task", title="Task", description="One task (project or personal) with its details.")
-    async def task(task_id: str, ctx: Context) -> str:
-        return await _read(_task_text(ctx, _id(task_id, "task_id")))
+    if offered(PROJECT):
+
+        @server.resource(
+            PROJECT, name="project", title="Project overview", description="A project with its task counts."
+        )
+        async def project(space_id: str, project_id: str, ctx: Context) -> str:
+            return await _read(_project_text(ctx, _id(space_id, "space_id"), _id(project_id, "project_id")))
+
+    if offered(TASK):
+
+        @server.resource(
+            TASK, name="task", title="Task", description="One task (project or personal) with its details."
+        )
+        async def task(task_id: str, ctx: Context) -> str:
+            return await _read(_task_text(ctx, _id(task_id, "task_id")))
 
 
 async def _tool_text(name: str, ctx: Context, **arguments: Any) -> str:
@@ -171,10 +233,7 @@ async def _project_text(ctx: Context, space_id: int, project_id: int) -> str:
 
 
 async def _task_text(ctx: Context, task_id: int) -> str:
-    from astravue_mcp.tools.scope import locate_task  # deferred: it brings the wire models (~35 ms)
-
-    space_id, project_id = await locate_task(ctx, task_id)
-    return await _tool_text("astravue_get_task", ctx, task_id=task_id, space_id=space_id, project_id=project_id)
+    return await _tool_text("astravue_get_task", ctx, task_id=task_id)
 
 
 # ---------------------------------------------------------------- completion
@@ -184,11 +243,19 @@ async def complete(
     context: CompletionContext | None,
 ) -> Completion | None:
     request = _request.get()
+    if request is None:
+        return None
+    ctx: Context[Any, Any] = Context(request_context=request)
+    if argument.name == "task_id":
+        # Tasks by title, from what this session has already seen (completion never starts a scan).
+        from astravue_mcp.tools.directory import MEMO_KEY  # deferred: it brings the wire models (~35 ms)
+
+        seen = state_of(ctx).memo_for(ctx).get(MEMO_KEY)
+        return _matching(seen.tasks, argument.value) if seen is not None and argument.value.strip() else None
     suggest = SUGGESTERS.get(argument.name)
-    if request is None or suggest is None:
+    if suggest is None:
         return None
     known = (context.arguments if context else None) or {}
-    ctx: Context[Any, Any] = Context(request_context=request)
     try:
         candidates = await suggest(state_of(ctx).client_for(ctx), known)
     except AstravueError:

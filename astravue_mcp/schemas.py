@@ -14,12 +14,12 @@ def compact_schema(schema: Any, output: bool = False) -> Any:
     """The published form of a schema: what costs context and tells a model nothing is dropped.
 
     Validation is unaffected: arguments are still checked by the full pydantic model. Dropped:
-    generated titles; ``anyOf [T, null]`` (optional fields just are not required); null defaults;
-    ``minimum: 1`` on unbounded integers and ``minLength: 1`` (ids are positive and labels not empty,
-    and both are still enforced); definitions used once are inlined. Outputs also lose defaults,
-    descriptions and nested ``type: object`` (a result carries its values, field names say what they
-    are, nulls never appear because results are dumped with ``exclude_none``, and which fields are
-    present is plain from the result itself).
+    generated titles; ``anyOf [T, null]`` (optional fields just are not required); null and false
+    defaults (omitted means false); ``minimum: 1`` on integers and ``minLength: 1`` (ids and counts
+    are positive and labels not empty, and all are still enforced); definitions used once are inlined.
+    Outputs also lose defaults, descriptions and nested ``type: object`` (a result carries its values,
+    field names say what they are, nulls never appear because results are dumped with
+    ``exclude_none``, and which fields are present is plain from the result itself).
     """
     return _inline_single_defs(_compact(schema, output))
 
@@ -33,13 +33,13 @@ def _compact(schema: Any, output: bool, nested: bool = False) -> Any:
     for key, value in schema.items():
         if key == "title" and isinstance(value, str):
             continue
-        if key == "default" and (value is None or output):
+        if key == "default" and (value is None or value is False or output):
             continue
         if key in ("description", "required") and output:
             continue
         if key == "minLength" and value == 1:
             continue
-        if key == "minimum" and value == 1 and schema.get("type") == "integer" and "maximum" not in schema:
+        if key == "minimum" and value == 1 and schema.get("type") == "integer":
             continue
         if key == "type" and value == "object" and output and nested and "properties" in schema:
             continue

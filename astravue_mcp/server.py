@@ -22,8 +22,9 @@ from astravue_mcp.state import AppState, ClientSource, LocalLogin
 
 INSTRUCTIONS = (
     "Astravue workspace: org > spaces > projects > tasks (plus personal tasks). Find ids with the list "
-    "tools (astravue_list_spaces, then astravue_list_projects); statuses and priorities are given by label. "
-    "Dates are ISO 8601; durations are reported in minutes."
+    "tools (astravue_list_spaces, then astravue_list_projects); a task is found by its id alone. Statuses and "
+    'priorities are given by label (astravue://labels lists them); owners by id, name, email or "me" '
+    "(astravue_list_people). Dates are ISO 8601; durations are reported in minutes."
 )
 
 
@@ -67,7 +68,7 @@ def build_server(
         extensions=[views.apps()],
         **server_options,
     )
-    resources.register(server)
+    resources.register(server, catalogue.names())
     prompts.register(server, catalogue.names())
     return server
 

@@ -57,12 +57,17 @@ class AppState:
     task_group: anyio.abc.TaskGroup | None = None
     """Lives as long as the server: background work such as a sign-in's callback runs here."""
     memo: dict[str, Any] = field(default_factory=dict)
-    """Per-session answers of the shared engines (who "me" is, the people seen, where a task lives)."""
+    """What the shared engines learnt (who "me" is, the people seen, where a task lives): read it via memo_for."""
     login: Any = field(default=None, init=False)
 
     def client_for(self, ctx: Context) -> AstravueClient:
         """The API client for this request."""
         return self.clients.client_for(ctx)
+
+    def memo_for(self, ctx: Context) -> dict[str, Any]:
+        """What the shared engines learnt for this request's login; like the client, one per login."""
+        del ctx  # one login per server in this mode; a multi-user server keeps one memo per caller
+        return self.memo
 
     async def offer_login(self, ctx: Context) -> str | None:
         """After a tool found no usable stored login: offer a sign-in through the client, if it can show one."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import answer_bytes
 import context
 import fanout
 import per_call
@@ -50,6 +51,7 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
             lambda: remote.run(people=10 if quick else 100, rounds=30 if quick else 300),
             remote.report,
         ),
+        ("answer_bytes", "8. answer bytes", answer_bytes.run, answer_bytes.report),
     ]
 
 

@@ -208,9 +208,9 @@ class Browser:
 
 
 @contextmanager
-def running_provider(redirect_ports: list[int]) -> Iterator[OidcProvider]:
+def running_provider(redirect_ports: list[int], access_ttl: int = ACCESS_TTL) -> Iterator[OidcProvider]:
     node = node_or_skip()
-    provider = OidcProvider(node, [f"http://127.0.0.1:{port}/callback" for port in redirect_ports])
+    provider = OidcProvider(node, [f"http://127.0.0.1:{port}/callback" for port in redirect_ports], access_ttl)
     try:
         yield provider
     finally:
@@ -269,10 +269,10 @@ class Realm:
 
 
 @contextmanager
-def realm() -> Iterator[Realm]:
+def realm(access_ttl: int = ACCESS_TTL) -> Iterator[Realm]:
     """Provider + sandbox API for a whole test module (one Node start, about half a second)."""
     redirect_port = free_port()
-    with running_provider([redirect_port]) as provider:
+    with running_provider([redirect_port], access_ttl) as provider:
         api = SandboxServer(issuer=provider.issuer).start()
         try:
             yield Realm(provider, api, redirect_port)

@@ -140,19 +140,23 @@ def test_headless_login_reads_the_pasted_redirect(
     assert stored(settings).claims["sub"] == "bob"
 
 
-def test_state_mismatch_is_refused(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_callback_with_a_wrong_state_is_ignored_and_the_login_goes_on(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class ForgingBrowser(Browser):
-        def walk(self, url: str) -> str:
-            return re.sub(r"state=[^&]+", "state=forged", super().walk(url))
+    """Any local program or web page can hit the callback; without our state it must not end the login."""
+    forged: list[httpx2.Response] = []
 
-    browser = ForgingBrowser()
-    assert log_in(settings, monkeypatch, browser) == 1
-    assert "state mismatch" in capsys.readouterr().err
-    assert browser.page is not None and browser.page.status_code == 400
-    assert open_store(settings).load() is None
-    assert oidc_grants(settings) == {}  # the code was never exchanged
+    class Interloper(Browser):
+        def walk(self, url: str) -> str:
+            final = super().walk(url)
+            for bad in ("state=forged", "state=%C3%A9t%C3%A9", "error=access_denied"):  # no state, non-ASCII...
+                forged.append(httpx2.get(re.sub(r"state=[^&]+", bad, final), timeout=10))
+            return final  # then the person's real redirect arrives
+
+    assert log_in(settings, monkeypatch, Interloper()) == 0
+    assert [r.status_code for r in forged] == [400, 400, 400]
+    assert caplog.text.count("state mismatch") == 3  # logged, not fatal
+    assert stored(settings).claims["sub"] == "alice"
 
 
 def oidc_grants(settings: Settings) -> dict[str, int]:
@@ -215,6 +219,8 @@ async def test_expiry_refreshes_silently_through_a_real_tool_call(
     async with Client(build_server(settings, transport=api)) as client:
         result = await client.call_tool(TOOL, {})
         assert not result.is_error, result.content
+        first = stored(settings)  # renewed already if this first call came late (a busy machine)
+        oidc.provider.reset_stats()
         await until_expired(first)
         result = await client.call_tool(TOOL, {})
         assert not result.is_error, result.content
@@ -240,6 +246,28 @@ async def test_a_401_refreshes_once_and_resends(
     assert oidc.provider.stats()["grants"].get("refresh_token") == 1
 
 
+async def test_a_margin_longer_than_the_token_lifetime_does_not_refresh_every_call(
+    oidc: Realm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default 60 s margin on 2 s tokens: capped at a quarter of the lifetime (0.5 s).
+    settings = oidc.settings(tmp_path / "store", refresh_margin=60.0)
+    oidc.provider.reset_stats()
+    assert await anyio.to_thread.run_sync(log_in, settings, monkeypatch) == 0
+    auth = auth_for(settings)
+    assert isinstance(auth, TokenManager)
+    async with AstravueClient(settings, auth=auth) as api:
+        started = anyio.current_time()
+        for _ in range(10):
+            assert await api.call("list_spaces")
+        calls_took = anyio.current_time() - started
+    if calls_took < ACCESS_TTL * 0.75 - 0.1:  # all within the first three quarters of the lifetime
+        assert auth.refresh_count == 0
+    # At most one refresh per three quarters of a lifetime that the calls took (a busy machine is slow).
+    allowed = 1 + int(calls_took / (ACCESS_TTL * 0.75))
+    assert auth.refresh_count <= min(allowed, 5), f"{auth.refresh_count} refreshes for 10 calls in {calls_took:.2f} s"
+    assert oidc.provider.stats()["grants"].get("refresh_token", 0) == auth.refresh_count
+
+
 async def test_a_hundred_concurrent_calls_at_expiry_cause_one_refresh(
     oidc: Realm, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,6 +277,8 @@ async def test_a_hundred_concurrent_calls_at_expiry_cause_one_refresh(
     results: list[Any] = []
     async with AstravueClient(settings, auth=auth) as api:
         assert await api.call("list_spaces")
+        warm = auth.refresh_count  # 1 if this first call already came late (a busy machine)
+        oidc.provider.reset_stats()
         await until_expired(stored(settings))
 
         async def one() -> None:
@@ -258,8 +288,11 @@ async def test_a_hundred_concurrent_calls_at_expiry_cause_one_refresh(
             for _ in range(100):
                 tg.start_soon(one)
     assert len(results) == 100 and all(results)
-    assert auth.refresh_count == 1
-    assert oidc.provider.stats()["grants"].get("refresh_token") == 1
+    # One refresh for the 100 waiters. On a busy machine the last of 100 calls can come after the
+    # new 2 s token entered its margin: one more, in turn, never a stampede and never invalid_grant.
+    assert auth.refresh_count - warm in (1, 2)
+    assert oidc.provider.stats()["grants"].get("refresh_token") == auth.refresh_count - warm
+    assert oidc.provider.stats()["errors"] == {}
 
 
 async def test_network_errors_during_refresh_are_retried_and_never_erase_the_login(

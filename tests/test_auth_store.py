@@ -264,3 +264,70 @@ def test_an_existing_loose_directory_is_tightened(tmp_path: Path) -> None:
     directory.chmod(0o755)
     open_store(settings(tmp_path)).save(tokens())
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe not utf-8 \x80", b"[" * 100_000 + b"]" * 100_000, b'{"version": 1, "tokens": ' * 50_000],
+    ids=["not-utf8", "nested-100k", "nested-objects"],
+)
+def test_an_unreadable_token_file_gives_one_line_and_the_login_hint(tmp_path: Path, content: bytes) -> None:
+    s = settings(tmp_path, org_id=1, api_url="http://127.0.0.1:9")
+    store = open_store(s)
+    assert isinstance(store, FileStore)
+    store.path.parent.mkdir(parents=True, mode=0o700)
+    store.path.write_bytes(content)
+    store.path.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")} | {
+        "ASTRAVUE_AUTH_URL": AUTH,
+        "ASTRAVUE_CLIENT_ID": "cid",
+        "ASTRAVUE_TOKEN_STORE": "file",
+        "ASTRAVUE_TOKEN_DIR": str(store.path.parent),
+    }
+    for command in ("status", "logout"):
+        done = subprocess.run([sys.executable, "-m", "astravue_mcp", command], env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) <= 2, done.stderr  # the warning and one message
+        assert "astravue-mcp login" in done.stderr or "unreadable" in done.stderr, done.stderr
+    assert not store.path.exists()  # logout removed it
+    store.path.write_bytes(content)
+
+    async def call() -> str:
+        from mcp.client import Client
+
+        from astravue_mcp.server import build_server
+
+        async with Client(build_server(s)) as client:
+            result = await client.call_tool("astravue_list_spaces", {})
+        assert result.is_error
+        return str(result.content[0].text)  # type: ignore[union-attr]
+
+    import anyio
+
+    assert "astravue-mcp login" in anyio.run(call)
+
+
+def test_the_lock_file_is_not_opened_through_a_symlink(tmp_path: Path) -> None:
+    store = open_store(settings(tmp_path))
+    assert isinstance(store, FileStore)
+    store.path.parent.mkdir(parents=True, mode=0o700)
+    target = tmp_path / "elsewhere"
+    store.lock.path.symlink_to(target)
+    with pytest.raises(StoreError, match="remove it if it is a link"):
+        store.lock.acquire(timeout=1)
+    assert not target.exists()  # nothing was created through the link
+
+
+def test_without_rotation_the_previous_refresh_token_is_kept_only_while_valid() -> None:
+    first = tokens(refresh_expires_in=600)
+    answer = {"access_token": "access-2", "expires_in": 300}
+    kept = TokenSet.from_response(answer, auth_url=AUTH, client_id="cid", previous=first, now=NOW + 599)
+    assert kept.refresh_token == "refresh-1"
+    dropped = TokenSet.from_response(answer, auth_url=AUTH, client_id="cid", previous=first, now=NOW + 600)
+    assert dropped.refresh_token is None  # an expired refresh token is no fallback: the next expiry asks for a login
+
+
+def test_the_refresh_margin_is_capped_at_a_quarter_of_the_lifetime() -> None:
+    short = tokens(expires_in=60)  # a 60 s margin on a 60 s token: 15 s
+    assert not short.expires_within(60, NOW + 44) and short.expires_within(60, NOW + 45)

@@ -3,6 +3,8 @@
 A page in a browser must not be able to reach it (DNS rebinding: a foreign Host or Origin is
 refused), a huge body is refused before it is read whole, an operator-chosen bearer token guards it
 when set (and is required before it may listen beyond loopback), and the token never shows in logs.
+Who may call without the token follows the peer address, not the Host header: 127.0.0.2 stands in
+for another machine (and an ASGI scope with another client address for the ASGI entry point).
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from astravue_mcp import __version__
 from astravue_mcp.cli import parser
-from astravue_mcp.http_app import MAX_BODY
+from astravue_mcp.config import load_settings
+from astravue_mcp.http_app import MAX_BODY, MAX_SESSIONS
 from tests.support import started
 from tests.test_stdio_e2e import free_port
 
 EXE = [sys.executable, "-m", "astravue_mcp"]
-TOKEN = "operator-chosen-token-5c1f9a7e"  # a test value, not a credential
+TOKEN = "operator-chosen-token-5c1f9a7e-long-enough"  # a test value, not a credential
 INIT = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -162,3 +166,88 @@ def test_a_taken_port_is_a_one_line_error_with_exit_2() -> None:
     assert proc.stderr.strip().splitlines()[-1] == (
         f"astravue-mcp: Cannot listen on 127.0.0.1:{port}: Address already in use. Choose another port with --port."
     )
+
+
+# ---------------------------------------------------------------- who connected, not what the request says
+def from_address(source: str) -> httpx2.Client:
+    """A client whose connections come from ``source`` (127.0.0.2 stands in for another machine)."""
+    return httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), timeout=10)
+
+
+def test_another_peer_is_refused_without_a_token_whatever_host_it_sends(server: HttpServer) -> None:
+    with from_address("127.0.0.2") as other:
+        for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
+            answer = other.post(f"{server.url}/mcp", json=INIT, headers=HEADERS | {"Host": host})
+            assert answer.status_code == 403, answer.text
+            assert "ASTRAVUE_HTTP_TOKEN" in answer.json()["error_description"]
+        health = other.get(f"{server.url}/healthz")
+    assert health.json() == {"status": "ok"}  # a probe works; the version is not told
+    assert httpx2.get(f"{server.url}/healthz").json() == {"status": "ok", "version": __version__}
+    assert httpx2.get(f"{server.url}/healthz", headers={"Host": "evil.example"}).json() == {"status": "ok"}
+    assert server.post().status_code == 200  # this machine is still served
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+def test_a_proxied_request_needs_the_token_even_from_loopback(server: HttpServer, header: str) -> None:
+    value = "for=127.0.0.1" if header == "Forwarded" else "127.0.0.1"
+    assert server.post(**{header: value}).status_code == 403
+
+
+def test_the_token_admits_another_peer_and_the_scheme_is_case_insensitive(guarded: HttpServer) -> None:
+    with from_address("127.0.0.2") as other:
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            answer = other.post(
+                f"{guarded.url}/mcp", json=INIT, headers=HEADERS | {"Authorization": f"{scheme} {TOKEN}"}
+            )
+            assert answer.status_code == 200, (scheme, answer.text)
+        assert other.post(f"{guarded.url}/mcp", json=INIT, headers=HEADERS).status_code == 401
+        health = other.get(f"{guarded.url}/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert health.json()["version"] == __version__
+
+
+def test_a_short_operator_token_is_refused_at_start() -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ASTRAVUE_")}
+    done = subprocess.run(
+        [*EXE, "serve", "--transport", "http", "--sandbox", "--port", str(free_port())],
+        env=base | {"ASTRAVUE_HTTP_TOKEN": "short-but-not-31-characters-xyz"[:31]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("astravue-mcp: ASTRAVUE_HTTP_TOKEN is 31 characters long; use at least 32 random characters")
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("peer", ["203.0.113.9", "127.0.0.2", "testclient"])
+async def test_the_asgi_app_refuses_another_peer_without_a_token(peer: str) -> None:
+    """``uvicorn astravue_mcp.asgi:app --host 0.0.0.0`` without a token: the peer decides, not ``Host``."""
+    from astravue_mcp.asgi import create_app
+
+    app = create_app(load_settings({}, org_id=1, access_token="x"))
+    transport = httpx2.ASGITransport(app, client=(peer, 4000))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        answer = await http.post("/mcp", json=INIT, headers=HEADERS)
+        assert answer.status_code == 403
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+
+
+def test_the_session_table_is_sized_for_one_operator() -> None:
+    server = HttpServer(ASTRAVUE_LOG_LEVEL="WARNING")  # its own: the table fills up (and quietly: pipes are finite)
+    try:
+        first = server.post()
+        opened = [first]
+        while opened[-1].status_code == 200 and len(opened) <= MAX_SESSIONS:
+            opened.append(server.post())
+        assert opened[-1].status_code == 503, len(opened)  # the table is full: no new session...
+        assert len(opened) == MAX_SESSIONS + 1
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        headers = {"mcp-session-id": first.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        again = server.post(json.dumps(ping).encode(), **headers)
+        assert again.status_code == 200, again.text  # ...but a client's own session still works
+    finally:
+        server.stop()

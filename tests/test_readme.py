@@ -218,7 +218,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         ASTRAVUE_ACCESS_TOKEN=SANDBOX_TOKEN,
         ASTRAVUE_ORG_ID="1",
         ASTRAVUE_ALLOWED_HOSTS="mcp.example.com",
-        ASTRAVUE_HTTP_TOKEN="t0ken-for-the-test",
+        ASTRAVUE_HTTP_TOKEN="t0ken-for-the-test-at-least-32-characters",
         ASTRAVUE_TOKEN_DIR=str(tmp_path_factory.mktemp("tokens")),
     )
     uvicorn = [sys.executable, "-m", "uvicorn", "astravue_mcp.asgi:app", "--host", "127.0.0.1", "--port", str(app_port)]

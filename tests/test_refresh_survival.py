@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -29,12 +30,19 @@ import pytest
 
 from astravue_mcp.auth.store import FileStore, TokenSet, open_store
 from astravue_mcp.config import Settings
-from tests.oidc import Realm
+from tests.oidc import Realm, realm
 from tests.test_auth_flow import TOOL, log_in
 from tests.test_stdio_e2e import StdioServer, initialize
 
 HOLD = 0.6
 """Seconds the provider holds its answer after rotating: the fault lands inside this window."""
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[Realm]:
+    """Tokens that outlive a trial on a busy machine (refreshes are forced through the store, not awaited)."""
+    with realm(access_ttl=30) as r:
+        yield r
 
 
 class Server(StdioServer):
@@ -127,6 +135,7 @@ def run_trials(realm: Realm, settings: Settings, counts: dict[str, int]) -> dict
                 if round_ < count:
                     trial(realm, settings, env, fault)
                     passed[fault] += 1
+                    print(f"{fault} #{passed[fault]}: kept", flush=True)
     finally:
         realm.provider.delay()
     return passed

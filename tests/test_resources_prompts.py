@@ -46,8 +46,10 @@ async def test_static_resources_are_listed(mcp_client: Client) -> None:
     # The ui:// pages of the interactive views are listed too (tests/test_views.py checks them).
     listed = [r for r in (await mcp_client.list_resources()).resources if str(r.uri).startswith("astravue:")]
     assert [(str(r.uri), r.name, r.title, r.mime_type) for r in listed] == [
-        ("astravue://spaces", "spaces", "Spaces", "text/plain"),
         ("astravue://me", "me", "Me", "text/plain"),
+        ("astravue://people", "people", "People", "text/plain"),
+        ("astravue://labels", "labels", "Status and priority labels", "text/plain"),
+        ("astravue://spaces", "spaces", "Spaces", "text/plain"),
         ("astravue://timers/active", "active_timers", "Active timers", "text/plain"),
         ("astravue://notifications/unread", "unread_notifications", "Unread notifications", "text/plain"),
     ]
@@ -66,7 +68,7 @@ async def test_resource_templates_are_listed(mcp_client: Client) -> None:
 
 async def test_read_only_keeps_every_resource() -> None:
     async with sandbox_client(read_only=True) as client:
-        assert sum(str(r.uri).startswith("astravue:") for r in (await client.list_resources()).resources) == 4
+        assert sum(str(r.uri).startswith("astravue:") for r in (await client.list_resources()).resources) == 6
         assert len((await client.list_resource_templates()).resource_templates) == 3
         assert (await read(client, "astravue://spaces")).startswith("3 item(s) of 3")
 
@@ -109,7 +111,7 @@ async def test_personal_task_resource(mcp_client: Client) -> None:
 
 async def test_task_resource_errors_keep_their_message(mcp_client: Client) -> None:
     assert await read_error(mcp_client, "astravue://tasks/999") == (
-        "Task 999 was not found in any project you can see, nor among your personal tasks. "
+        "Task 999 was not found in any of the 5 project(s) you can see, nor among your personal tasks. "
         "Check the id with astravue_find_tasks."
     )
     assert await read_error(mcp_client, "astravue://tasks/abc") == "task_id must be a positive integer (got 'abc')."
@@ -153,18 +155,29 @@ async def test_complete_prompt_arguments(mcp_client: Client) -> None:
     assert await complete(mcp_client, STATUS_REPORT, "space_id", "ops") == []
     assert await complete(mcp_client, STATUS_REPORT, "space_id", "oper") == ["3"]
     task_ref = PromptReference(type="ref/prompt", name="task_breakdown")
-    assert await complete(mcp_client, task_ref, "task_id", "1") == []  # too many to suggest
+    # No task seen yet in this session, and completion never starts a scan.
+    assert await complete(mcp_client, task_ref, "task_id", "1") == []
 
 
 # ---------------------------------------------------------------- prompts
 PROMPT_ARGS = {
     "daily_standup": [],
     "project_status_report": [("space_id", False), ("project_id", False)],
-    "overdue_action_plan": [],
-    "sprint_planner": [("sprint_goal", True)],
-    "time_tracking_report": [("start", False), ("end", False)],
+    "weekly_team_digest": [("space_id", False)],
     "task_breakdown": [("task_id", True)],
+    "overdue_action_plan": [("mine", False)],
+    "sprint_planner": [("sprint_goal", True), ("space_id", False)],
+    "risk_assessment": [("space_id", False), ("project_id", False)],
+    "time_tracking_report": [("start", False), ("end", False)],
+    "meeting_agenda_generator": [("space_id", False), ("project_id", False), ("minutes", False)],
+    "retrospective_summary": [("space_id", False), ("project_id", False)],
+    "capacity_planning": [("days", False)],
+    "project_kickoff": [("space_id", True), ("project_name", True)],
+    "blockers_escalation": [("space_id", False)],
+    "milestone_review": [("space_id", True), ("project_id", True)],
+    "team_workload_balancer": [("space_id", False)],
 }
+"""The fifteen workflows of Astravue's hosted server, in the order they are listed."""
 
 
 async def test_prompts_are_listed_with_their_arguments(mcp_client: Client) -> None:
@@ -185,7 +198,7 @@ async def test_prompts_use_their_arguments(mcp_client: Client) -> None:
     assert text.startswith("Plan a two-week sprint with this goal: Ship offline mode\n")
     one = await prompt_text(mcp_client, "project_status_report", space_id="1", project_id="2")
     assert one.startswith("Write a status report for project 2 in space 1.")
-    assert "(space_id=1, project_id=2)" in one
+    assert "with space_id=1, project_id=2" in one
     space = await prompt_text(mcp_client, "project_status_report", space_id="3")
     assert space.startswith("Write a status report for space 3.") and "with space_id=3" in space
     whole = await prompt_text(mcp_client, "project_status_report")
@@ -195,7 +208,7 @@ async def test_prompts_use_their_arguments(mcp_client: Client) -> None:
     assert (await prompt_text(mcp_client, "time_tracking_report")).startswith(
         "Report tracked time from 7 days ago to today."
     )
-    assert "astravue://tasks/42" in await prompt_text(mcp_client, "task_breakdown", task_id="42")
+    assert "astravue_get_task (task_id=42;" in await prompt_text(mcp_client, "task_breakdown", task_id="42")
 
 
 async def test_prompt_argument_mistakes_are_invalid_params_naming_the_argument(mcp_client: Client) -> None:
@@ -215,7 +228,8 @@ async def test_prompt_argument_mistakes_are_invalid_params_naming_the_argument(m
 
 async def test_prompts_name_only_existing_tools(mcp_client: Client) -> None:
     every_tool = set(load_specs())
-    samples = {"sprint_goal": "x", "task_id": "1", "space_id": "1", "project_id": "1"}
+    samples = {"sprint_goal": "x", "task_id": "1", "space_id": "1", "project_id": "1", "mine": "yes"}
+    samples |= {"minutes": "30", "days": "14", "project_name": "Launch"}
     for name, args in PROMPT_ARGS.items():
         text = await prompt_text(mcp_client, name, **{a: samples.get(a, "2026-01-01") for a, _ in args})
         named = set(re.findall(r"astravue_\w+", text))

@@ -242,3 +242,29 @@ def test_the_stderr_log_scrubs_secrets_in_messages_tracebacks_and_warnings(capsy
     assert "refresh crashed" in err and "Traceback" in err and "library complains" in err
     assert [s for s in secrets if s in err] == []
     assert err.count("[redacted]") >= 7
+
+
+def test_the_redaction_net_holds_only_live_secrets() -> None:
+    """A server refreshing for months scans a handful of secrets per log line, not every token it ever had."""
+    import gc
+    import time
+
+    from astravue_mcp.auth.store import TokenSet
+    from astravue_mcp.redact import redact, registered_secrets
+
+    before = registered_secrets()
+    current = None
+    for n in range(5000):  # 5,000 refreshes, each replacing the previous token pair
+        current = TokenSet.from_response(
+            {"access_token": f"access-{n:06d}-x", "refresh_token": f"refresh-{n:06d}-x", "expires_in": 300},
+            auth_url="https://auth.example/realms/x",
+            client_id="cid",
+            previous=current,
+        )
+    gc.collect()
+    assert registered_secrets() <= before + 2
+    assert redact("Bearer-less refresh-004999-x leaked") == "Bearer-less [redacted] leaked"  # the live one
+    started = time.perf_counter()
+    for _ in range(100):
+        redact("an ordinary log line " * 10)
+    assert (time.perf_counter() - started) / 100 < 0.001

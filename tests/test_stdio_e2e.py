@@ -53,9 +53,13 @@ def sandbox_url() -> Iterator[str]:
 class StdioServer:
     """The real `astravue-mcp serve` process, spoken to line by line."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    timeout = 30.0
+    """Seconds to wait for an answer (a class attribute: subclasses may start the process their own way)."""
+
+    def __init__(self, env: dict[str, str], *args: str, serve_args: tuple[str, ...] = ()) -> None:
+        command = [*EXE, *args, "serve", *serve_args]
         self.proc = subprocess.Popen(
-            [*EXE, *args, "serve"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.stdout: list[bytes] = []
@@ -79,7 +83,7 @@ class StdioServer:
         if notify:
             return None
         while True:
-            answer = json.loads(self.lines.get(timeout=30))
+            answer = json.loads(self.lines.get(timeout=self.timeout))
             if answer.get("id") == self._id:
                 return answer
 

@@ -53,6 +53,15 @@ class Env:
         rows = [t for t in self.store.tasks.values() if t.project_id is not None and t.parent_id is None]
         return [t for t in rows if keep(t)]
 
+    def visible_rows(self, keep: Callable[[TaskRow], bool] = lambda t: True) -> list[TaskRow]:
+        """What a cross-project answer covers: the top-level project tasks and your personal tasks."""
+        personal = [
+            t
+            for t in self.store.tasks.values()
+            if t.project_id is None and t.parent_id is None and t.created_by == self.store.current_user_id
+        ]
+        return self.project_rows(keep) + [t for t in personal if keep(t)]
+
     def is_overdue(self, t: TaskRow, now: datetime) -> bool:
         return t.due is not None and t.due < now and not self.store.is_done(t)
 
@@ -91,8 +100,9 @@ async def env() -> AsyncIterator[Env]:
 
 
 async def listed(client: Client) -> dict[int, dict[str, Any]]:
-    """Every top-level project task as the plain list tool shows it, by id."""
-    out: dict[int, dict[str, Any]] = {}
+    """Every top-level project task as the plain list tool shows it, and every personal task marked so, by id."""
+    personal = await call(client, "astravue_list_personal_tasks", limit=200)
+    out: dict[int, dict[str, Any]] = {t["id"]: t | {"personal": True} for t in personal["items"]}
     for space in (await call(client, "astravue_list_spaces", limit=200))["items"]:
         for project in (await call(client, "astravue_list_projects", space_id=space["id"], limit=200))["items"]:
             page = await call(
@@ -147,7 +157,7 @@ async def test_find_tasks_status_and_due_range(env: Env) -> None:
     names = {sid for sid, s in env.store.statuses.items() if s.status_name == "In Progress"}
     assert in_progress in names
     expected = in_order(
-        env.project_rows(lambda t: t.status_id in names and t.due is not None and start <= t.due < end + timedelta(1))
+        env.visible_rows(lambda t: t.status_id in names and t.due is not None and start <= t.due < end + timedelta(1))
     )
     out = await call(
         env.client,
@@ -184,8 +194,8 @@ async def test_find_tasks_reports_progress_per_project(env: Env) -> None:
 
     result = await env.client.call_tool("astravue_find_tasks", {"query": "login"}, progress_callback=progress)
     assert not result.is_error
-    assert [(d, t) for d, t, _ in seen] == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
-    names = {p.name for p in env.store.projects.values()}
+    assert [(d, t) for d, t, _ in seen] == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
+    names = {p.name for p in env.store.projects.values()} | {"personal tasks"}
     assert {m.split(":")[0] for _, _, m in seen if m} == names
 
 
@@ -221,7 +231,8 @@ async def test_find_tasks_rejects_bad_arguments(env: Env) -> None:
 # ---------------------------------------------------------------- overdue and scheduled
 async def test_list_overdue_tasks_most_overdue_first(env: Env) -> None:
     now = datetime.now(UTC)
-    late = by_due(env.project_rows(lambda t: env.is_overdue(t, now)))
+    late = by_due(env.visible_rows(lambda t: env.is_overdue(t, now)))
+    assert any(t.project_id is None for t in late)  # a personal task is overdue too
     tasks = await listed(env.client)
     out = await call(env.client, "astravue_list_overdue_tasks")
     assert out == {
@@ -248,7 +259,7 @@ async def test_list_overdue_tasks_unknown_project(env: Env) -> None:
 
 async def test_list_scheduled_tasks_default_window(env: Env) -> None:
     start, end = today(), today() + timedelta(days=8)
-    due = by_due(env.project_rows(lambda t: t.due is not None and start <= t.due < end and not env.store.is_done(t)))
+    due = by_due(env.visible_rows(lambda t: t.due is not None and start <= t.due < end and not env.store.is_done(t)))
     tasks = await listed(env.client)
     out = await call(env.client, "astravue_list_scheduled_tasks", limit=200)
     assert out == {"items": [tasks[t.task_id] for t in due], "total": len(due), "projects": 5}
@@ -281,12 +292,13 @@ def counts(env: Env, rows: list[TaskRow]) -> dict[str, int]:
 
 async def test_get_task_counts_overall_with_breakdown(env: Env) -> None:
     out = await call(env.client, "astravue_get_task_counts")
-    assert out == counts(env, env.project_rows()) | {
+    assert out == counts(env, env.visible_rows()) | {
         "projects": [
             {"project_id": p.project_id, "space_id": p.space_id, "name": p.name}
             | counts(env, env.project_rows(lambda t, p=p: t.project_id == p.project_id))
             for p in env.store.projects.values()
-        ]
+        ],
+        "personal": counts(env, [t for t in env.visible_rows() if t.project_id is None]),
     }
 
 

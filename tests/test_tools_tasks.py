@@ -82,11 +82,11 @@ async def test_list_project_tasks_pages_top_level_tasks(mcp_client: Client) -> N
         "2 item(s) of 12",
         f"- id=11; title=In-app feedback widget; status=To Do; priority=Low; completion=0; due={day(30)}; "
         "project_id=1; space_id=1",
-        "tags=ux",
+        "  tags=ux",  # indented: each line visibly belongs to its item
         f"- id=12; title=Reduce cold start time below 2 seconds; status=In Review; priority=Medium; completion=80; "
         f"start={day(-10)}; due={day(6)}; project_id=1; space_id=1",
-        "owners=Kenji Tanaka",
-        "tags=performance",
+        "  owners=Kenji Tanaka",
+        "  tags=performance",
     ]
 
 
@@ -263,14 +263,19 @@ async def test_get_task_not_found_and_scope_errors(mcp_client: Client) -> None:
     assert (await error(mcp_client, "astravue_get_task", task_id=13, **P1)).startswith(
         "Task 13 in project 1 was not found"
     )
-    assert (await error(mcp_client, "astravue_get_task", task_id=5)).startswith("Task 5 was not found in org 1.")
+    # Without scope ids a task is looked for everywhere: personal first, then every project.
+    assert (await call(mcp_client, "astravue_get_task", task_id=5))["project_id"] == 1
+    assert await error(mcp_client, "astravue_get_task", task_id=999) == (
+        "Task 999 was not found in any of the 5 project(s) you can see, nor among your personal tasks. "
+        "Check the id with astravue_find_tasks."
+    )
     assert await error(mcp_client, "astravue_get_task", task_id=5, space_id=1) == (
         "Invalid arguments: project_id is missing. Give space_id and project_id together for a project task, "
-        "or neither for a personal task."
+        "or neither to find the task by its id."
     )
     assert await error(mcp_client, "astravue_get_task", task_id=5, project_id=1) == (
         "Invalid arguments: space_id is missing. Give space_id and project_id together for a project task, "
-        "or neither for a personal task."
+        "or neither to find the task by its id."
     )
     assert await error(mcp_client, "astravue_get_task", task_id=-1) == (
         "Invalid arguments for astravue_get_task: task_id: Input should be greater than or equal to 1."
@@ -314,7 +319,7 @@ async def test_update_task_errors(mcp_client: Client) -> None:
     )
     assert await error(mcp_client, "astravue_update_task", task_id=2, project_id=1, title="x") == (
         "Invalid arguments: space_id is missing. Give space_id and project_id together for a project task, "
-        "or neither for a personal task."
+        "or neither to find the task by its id."
     )
     assert (await error(mcp_client, "astravue_update_task", task_id=999, **P1, title="x")).startswith(
         "Task 999 in project 1 was not found in org 1."
@@ -348,13 +353,13 @@ async def test_delete_personal_task(mcp_client: Client) -> None:
 
 
 async def test_delete_task_errors(mcp_client: Client) -> None:
-    assert (await error(mcp_client, "astravue_delete_task", task_id=2)).startswith("Task 2 was not found in org 1.")
+    assert (await error(mcp_client, "astravue_delete_task", task_id=999)).startswith("Task 999 was not found in any")
     assert (await error(mcp_client, "astravue_delete_task", task_id=999, **P1)).startswith(
         "Task 999 in project 1 was not found"
     )
     assert await error(mcp_client, "astravue_delete_task", task_id=2, space_id=1) == (
         "Invalid arguments: project_id is missing. Give space_id and project_id together for a project task, "
-        "or neither for a personal task."
+        "or neither to find the task by its id."
     )
     assert (await call(mcp_client, "astravue_get_task", task_id=2, **P1))["id"] == 2
 

@@ -144,9 +144,9 @@ async def test_timer_conflicts_and_wrong_scope_are_actionable(mcp_client: Client
         "Timer not started: A timer is already running on task 5 (timer 20); stop it first. "
         "Stop the running one with astravue_stop_timer (astravue_get_active_timers lists them)."
     )
-    assert await error(mcp_client, "astravue_start_timer", task_id=5) == (
-        "Task 5 was not found in org 1. Check the id with a list tool. If it is a project task, pass its project_id."
-    )
+    # Without project_id the task is found wherever it lives: the same conflict, not a wrong scope.
+    assert (await error(mcp_client, "astravue_start_timer", task_id=5)).startswith("Timer not started: A timer is")
+    assert (await error(mcp_client, "astravue_start_timer", task_id=999)).startswith("Task 999 was not found in any")
     assert await error(mcp_client, "astravue_stop_timer", task_id=63) == (
         "Nothing stopped: No timer is running on task 63. astravue_get_active_timers lists your running timers."
     )

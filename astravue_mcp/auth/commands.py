@@ -95,7 +95,15 @@ async def _logout(settings: Settings, store: TokenStore) -> int:
     except StoreError as exc:
         return _fail(f"Cannot read the stored login: {exc}")
     if tokens is None:
-        _err(f"No stored login for {settings.client_id} at {settings.auth_url}; nothing to do.")
+        # Maybe an unreadable entry (load() treats it as no login): remove it all the same.
+        try:
+            removed = await anyio.to_thread.run_sync(_delete, store)
+        except (OSError, StoreError) as exc:
+            return _fail(f"Could not delete the stored login in {store.description}: {exc}")
+        if removed:
+            _err(f"Logged out: deleted an unreadable stored login from {store.description}.")
+        else:
+            _err(f"No stored login for {settings.client_id} at {settings.auth_url}; nothing to do.")
         return EXIT_OK
     remote = "no refresh token was stored, so there was nothing to revoke at the provider"
     if tokens.refresh_token:
@@ -109,12 +117,8 @@ async def _logout(settings: Settings, store: TokenStore) -> int:
         except LookupError as exc:
             remote = f"{exc}, so the login was only removed locally"
 
-    def delete() -> None:
-        with store.lock.held():  # not in the middle of a server's refresh
-            store.delete()
-
     try:
-        await anyio.to_thread.run_sync(delete)
+        await anyio.to_thread.run_sync(_delete, store)
     except (OSError, StoreError) as exc:
         return _fail(f"Could not delete the stored login in {store.description}: {exc}")
     _err(f"Logged out: {remote}; deleted the stored tokens from {store.description}.")
@@ -151,6 +155,11 @@ def _refresh_expiry(tokens: TokenSet, now: float) -> str:
 
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _delete(store: TokenStore) -> bool:
+    with store.lock.held():  # not in the middle of a server's refresh
+        return store.delete()
 
 
 def _fail(text: str, code: int = EXIT_FAILED) -> int:

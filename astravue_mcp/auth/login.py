@@ -60,6 +60,12 @@ def _clean(text: str, limit: int = 300) -> str:
     return redact(printable)[:limit]
 
 
+STATE_MISMATCH = (
+    "The login answer does not belong to this login attempt (state mismatch); it was ignored. "
+    'Run "astravue-mcp login" again and use the newest link only.'
+)
+
+
 class LoginFlow:
     """One login attempt."""
 
@@ -88,13 +94,14 @@ class LoginFlow:
         self.authorization_url = f"{settings.authorize_endpoint}?{urlencode(query)}"
 
     # ------------------------------------------------------------ the browser's answer
+    def owns(self, params: Mapping[str, str]) -> bool:
+        """Whether a redirect carries this attempt's ``state`` (constant-time compare)."""
+        return secrets.compare_digest(params.get("state", "").encode(), self.state.encode())
+
     def verify_callback(self, params: Mapping[str, str]) -> str:
         """Check the redirect's parameters and return the authorization code."""
-        if not secrets.compare_digest(params.get("state", ""), self.state):
-            raise LoginError(
-                "The login answer does not belong to this login attempt (state mismatch); it was ignored. "
-                'Run "astravue-mcp login" again and use the newest link only.'
-            )
+        if not self.owns(params):
+            raise LoginError(STATE_MISMATCH)
         issuer = params.get("iss")
         if issuer is not None and issuer.rstrip("/") != self.settings.auth_url:
             # RFC 9207: the answer came from another provider than the one we sent the user to.
@@ -241,9 +248,16 @@ class LoopbackCallback:
                 if self._claimed:
                     await _respond(stream, 409, "Already done", "This login has already finished. Close this tab.")
                     return
-                self._claimed = True  # set before any await: only the first callback counts
+                params = dict(parse_qsl(url.query, keep_blank_values=True))
+                if not self.flow.owns(params):
+                    # Not our login's answer (a stale tab, another program or web page): anyone local can
+                    # send one, so it must not end the wait for the real one.
+                    log.warning("Ignored a login callback that does not belong to this login attempt (state mismatch)")
+                    await _respond(stream, 400, "Not this login", STATE_MISMATCH)
+                    return
+                self._claimed = True  # set before any await: only the first valid callback counts
                 try:
-                    code = self.flow.verify_callback(dict(parse_qsl(url.query, keep_blank_values=True)))
+                    code = self.flow.verify_callback(params)
                 except LoginError as exc:
                     # Answer the browser before waking the waiter: waking it ends this server.
                     await _respond(stream, 400, "Login failed", f"{exc} You can close this tab.")

@@ -5,8 +5,8 @@ refresh token the moment it answers. Tokens received but not saved are a lost lo
 keeps a spent token, the next refresh is ``invalid_grant`` and the provider revokes the grant.
 So the answer is written to the store before anything else happens with it, and:
 
-- in the server, the refresh runs in a **detached helper process** (``python -m
-  astravue_mcp.auth.renew``, its own session) that inherits the store's lock. A cancelled call,
+- in the server, the refresh runs in a **detached helper process** (:func:`main` in a new
+  Python process, its own session) that inherits the store's lock. A cancelled call,
   a closed stdin, SIGTERM or even ``kill -9`` of the server cannot stop it: it receives the
   answer, saves it and exits, and only then is the lock free for the next process, which reads
   the saved tokens. The server waits for it (shielded, bounded) and uses what it printed.
@@ -140,7 +140,8 @@ async def renew_detached(settings: Settings, store: TokenStore) -> TokenSet:
     }
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+            # Not `-m`: the package imports this module first, and runpy warns about that on stderr.
+            [sys.executable, "-c", f"import sys; from {__name__} import main; sys.exit(main())"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # its log lines join ours on stderr
@@ -212,7 +213,3 @@ def main() -> int:
     except OSError:  # the server is gone (killed): the tokens are saved, nobody else needs them
         pass
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

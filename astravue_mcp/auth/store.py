@@ -42,6 +42,9 @@ STORE_VERSION = 1
 LOCK_TIMEOUT = 45.0
 """Longest wait for another process's refresh (bounded at 30 s, its retries included) before giving up for now."""
 
+MARGIN_FRACTION = 0.25
+"""The refresh margin never exceeds this share of an access token's lifetime."""
+
 # The identity claims `status` shows; the rest of the ID token is not worth keeping.
 IDENTITY_CLAIMS = ("iss", "sub", "preferred_username", "email", "name", "azp")
 
@@ -73,8 +76,8 @@ class TokenSet(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         # Whatever creates or loads a token set, its tokens are scrubbed from every log line.
-        register_secret(self.access_token)
-        register_secret(self.refresh_token)
+        register_secret(self.access_token, owner=self)
+        register_secret(self.refresh_token, owner=self)
 
     @classmethod
     def from_response(
@@ -128,9 +131,14 @@ class TokenSet(BaseModel):
         )
 
     def expires_within(self, margin: float, now: float | None = None) -> bool:
-        """True when the access token is expired or will be within ``margin`` seconds."""
+        """True when the access token is expired or will be within ``margin`` seconds.
+
+        The margin is at most ``MARGIN_FRACTION`` of the token's lifetime: a 60 s margin on a 60 s
+        token would otherwise renew it before every request.
+        """
         if self.expires_at is None:
             return False  # unknown lifetime: use it until the API answers 401
+        margin = min(margin, max(0.0, self.expires_at - self.obtained_at) * MARGIN_FRACTION)
         return (time.time() if now is None else now) + margin >= self.expires_at
 
     def refresh_expired(self, now: float | None = None) -> bool:
@@ -186,7 +194,12 @@ class InterProcessLock:
     def acquire(self, timeout: float = LOCK_TIMEOUT) -> None:
         _ensure_private_dir(self.path.parent)
         # O_NOFOLLOW: a symlink planted in the store's directory must not make us create or lock its target.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:  # ELOOP for a symlink; permissions
+            raise StoreError(
+                f"cannot open the lock file {self.path} ({exc.strerror}); remove it if it is a link"
+            ) from None
         deadline = time.monotonic() + timeout
         delay = 0.002
         try:
@@ -268,11 +281,11 @@ def _encode(tokens: TokenSet) -> str:
     return json.dumps({"version": STORE_VERSION, "tokens": tokens.model_dump(mode="json")})
 
 
-def _decode(raw: str, where: str) -> TokenSet | None:
+def _decode(raw: str | bytes, where: str) -> TokenSet | None:
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         return TokenSet.model_validate(data["tokens"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # not UTF-8, not JSON, absurdly nested...
         # A corrupt entry is treated as "not logged in" (a new login overwrites it), never fatal.
         log.warning("Ignoring an unreadable token entry in %s (%s)", where, type(exc).__name__)
         return None
@@ -312,7 +325,7 @@ class FileStore:
 
     def load(self) -> TokenSet | None:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -5,7 +5,18 @@ imports the modules named in :data:`AREAS` when it needs their tools. Every othe
 shared machinery (arguments, outputs, the scan engine, ...) that areas import, never an area itself.
 """
 
-AREAS = ("spaces", "projects", "tasks", "personal", "collaboration", "timers", "notifications", "insights", "views")
+AREAS = (
+    "spaces",
+    "projects",
+    "tasks",
+    "personal",
+    "collaboration",
+    "timers",
+    "notifications",
+    "insights",
+    "views",
+    "people",
+)
 """The modules under ``astravue_mcp.tools`` that declare tools: adding an area is adding its name here."""
 
 TOOLSETS: dict[str, str] = {

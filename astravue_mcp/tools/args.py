@@ -39,15 +39,32 @@ When = Annotated[
     datetime,
     BeforeValidator(_as_utc),
     # Published as a plain string: a date-only value is accepted too, which "format: date-time" would forbid.
-    WithJsonSchema({"type": "string", "description": "ISO 8601; UTC if no offset"}),
+    WithJsonSchema({"type": "string", "description": "ISO 8601, UTC by default"}),
 ]
 
 # ---------------------------------------------------------------- tasks
 # Shared by the tasks, personal, collaboration and insights areas.
 TaskTitle = Annotated[Title, Field(description="Task title")]
 TaskText = Annotated[Text, Field(description="Plain text")]
-UserId = Annotated[int, Field(ge=1, description="User id")]
-OwnerIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50, description="Owner user ids")]
+Person = Annotated[int, Field(ge=1)] | Annotated[str, Field(min_length=1, max_length=200)]
+"""A user id, or "me", an email or a name, resolved by ``directory.resolve_owner``.
+
+Published as a string (a model writes "4" or "Sofia" alike): a single-type schema every client
+dialect accepts; a JSON number is still taken as an id."""
+UserRef = Annotated[Person, WithJsonSchema({"type": "string", "description": 'User id, name, email or "me"'})]
+OwnerIds = Annotated[
+    list[Person],
+    Field(max_length=50),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": 50,
+            "description": 'Owners: ids, names, emails, "me"',
+        }
+    ),
+]
+Mine = Annotated[bool, Field(description="Yours only")]
 PercentDone = Annotated[int, Field(ge=0, le=100, description="Percent done")]
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
 Tags = Annotated[list[TagName], Field(max_length=50, description="Tag names")]

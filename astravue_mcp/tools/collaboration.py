@@ -11,7 +11,8 @@ from astravue_mcp.tools.dates import day_or_moment
 from astravue_mcp.tools.outputs import ListOut, TaskOut, page_of_all
 from astravue_mcp.tools.registry import Out, tool
 from astravue_mcp.tools.request import api
-from astravue_mcp.tools.task_api import TaskRef, task_page
+from astravue_mcp.tools.scope import task_ref
+from astravue_mcp.tools.task_api import task_page
 
 
 class ChecklistOut(Out):
@@ -57,8 +58,8 @@ async def list_subtasks(
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
-    """List a task's subtasks. space_id+project_id only for a project task."""
-    ref = TaskRef(task_id, space_id, project_id)
+    """List a task's subtasks (any task; scope ids optional)."""
+    ref = await task_ref(ctx, task_id, space_id, project_id)
     result = task_page(await api(ctx).call(ref.operation("subtasks"), ref.ids), page, limit, paged_request=False)
     result.tasks = [ref.parse(t) for t in result.tasks]
     return result.out(page, limit)

@@ -7,6 +7,7 @@ requests at a time (the client keeps the 100 requests/minute budget).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from astravue_mcp.errors import AstravueError
 from astravue_mcp.tools.args import (
     Keyword,
     Limit,
+    Mine,
     OwnerIds,
     PercentDone,
     PriorityLabel,
@@ -27,21 +29,23 @@ from astravue_mcp.tools.args import (
     TaskId,
     TaskText,
     TaskTitle,
-    UserId,
+    UserRef,
     When,
 )
 from astravue_mcp.tools.bulk import MAX_BULK, BulkOut, run_bulk
-from astravue_mcp.tools.outputs import TaskOut, is_done, is_overdue, task_out
+from astravue_mcp.tools.directory import owner_filter, resolve_owners
+from astravue_mcp.tools.outputs import is_done, is_overdue
 from astravue_mcp.tools.registry import Out, tool
 from astravue_mcp.tools.request import api, confirm
-from astravue_mcp.tools.scan import Filters, TaskHits, hits, scan, whole_day
-from astravue_mcp.tools.task_api import task_write
+from astravue_mcp.tools.scan import Filters, FoundTask, TaskHits, found_out, hits, scan, whole_day
+from astravue_mcp.tools.scope import forget, known, task_ref
+from astravue_mcp.tools.task_api import TaskRef, task_write
 
 SCHEDULE_DAYS = 7
 
 
 # ---------------------------------------------------------------- outputs
-class OverdueTask(TaskOut):
+class OverdueTask(FoundTask):
     days_overdue: int
 
 
@@ -60,6 +64,7 @@ class ProjectCounts(Counts):
 
 class TaskCounts(Counts):
     projects: list[ProjectCounts] | None = None
+    personal: Counts | None = None
     skipped: list[str] | None = None
 
 
@@ -78,27 +83,35 @@ async def find_tasks(
     query: Keyword | None = None,
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
-    owner_id: UserId | None = None,
+    owner_id: UserRef | None = None,
+    mine: Mine = False,
     due_from: When | None = None,
     due_to: When | None = None,
     space_id: SpaceId | None = None,
+    project_id: ProjectId | None = None,
     limit: Limit = 25,
-) -> TaskHits[TaskOut]:
-    """Search tasks of all projects by keywords and filters; stops at limit (one project: list_project_tasks)."""
-    filters = Filters(query, status, priority, owner_id, due_from, whole_day(due_to))
-    result = await scan(ctx, filters, space_id, cap=limit)
-    return hits([task_out(t) for t in sorted(result.tasks, key=_order)], result, limit, exact=not result.stopped)
+) -> TaskHits[FoundTask]:
+    """Search all tasks (projects and personal) by keywords and filters; stops at limit."""
+    owner = await owner_filter(ctx, owner_id, mine)
+    filters = Filters(query, status, priority, owner, due_from, whole_day(due_to))
+    result = await scan(ctx, filters, space_id, project_id, cap=limit)
+    return hits([found_out(t) for t in sorted(result.tasks, key=_order)], result, limit, exact=not result.stopped)
 
 
 @tool("insights", "List overdue tasks", "read")
 async def list_overdue_tasks(
-    ctx: Context, space_id: SpaceId | None = None, project_id: ProjectId | None = None, limit: Limit = 25
+    ctx: Context,
+    mine: Mine = False,
+    space_id: SpaceId | None = None,
+    project_id: ProjectId | None = None,
+    limit: Limit = 25,
 ) -> TaskHits[OverdueTask]:
-    """Open tasks past due across projects (or one space/project), most overdue first."""
+    """Open past-due tasks, projects and personal (or one space/project), most overdue first."""
     now = datetime.now(UTC)
-    result = await scan(ctx, Filters(due_to=now, open_only=True), space_id, project_id)
+    owner = await owner_filter(ctx, None, mine)
+    result = await scan(ctx, Filters(owner_id=owner, due_to=now, open_only=True), space_id, project_id)
     late = sorted((t for t in result.tasks if is_overdue(t, now)), key=_by_due)
-    items = [OverdueTask(**task_out(t).model_dump(), days_overdue=(now - t.due_date).days) for t in late if t.due_date]
+    items = [OverdueTask(**found_out(t).model_dump(), days_overdue=(now - t.due_date).days) for t in late if t.due_date]
     return hits(items, result, limit)
 
 
@@ -107,15 +120,18 @@ async def list_scheduled_tasks(
     ctx: Context,
     due_from: When | None = None,
     due_to: When | None = None,
+    mine: Mine = False,
     space_id: SpaceId | None = None,
+    project_id: ProjectId | None = None,
     limit: Limit = 25,
-) -> TaskHits[TaskOut]:
-    """Open tasks due in a window (default today to +7 days) across projects, soonest first."""
+) -> TaskHits[FoundTask]:
+    """Open tasks due in a window (default: next 7 days), projects and personal, soonest first."""
     today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
     start = due_from or today
     end = whole_day(due_to or today + timedelta(days=SCHEDULE_DAYS))
-    result = await scan(ctx, Filters(due_from=start, due_to=end, open_only=True), space_id)
-    return hits([task_out(t) for t in sorted(result.tasks, key=_by_due)], result, limit)
+    owner = await owner_filter(ctx, None, mine)
+    result = await scan(ctx, Filters(owner_id=owner, due_from=start, due_to=end, open_only=True), space_id, project_id)
+    return hits([found_out(t) for t in sorted(result.tasks, key=_by_due)], result, limit)
 
 
 def _count(tasks: list[models.Task], now: datetime) -> dict[str, int]:
@@ -128,7 +144,7 @@ def _count(tasks: list[models.Task], now: datetime) -> dict[str, int]:
 async def get_task_counts(
     ctx: Context, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> TaskCounts:
-    """Total, open, completed and overdue counts: of one project, or overall and per project."""
+    """Total/open/completed/overdue counts of one project, or overall, per project and personal."""
     now = datetime.now(UTC)
     result = await scan(ctx, Filters(), space_id, project_id)
     overall = _count(result.tasks, now)
@@ -139,7 +155,8 @@ async def get_task_counts(
         for p in result.projects
         if not p.error
     ]
-    return TaskCounts(**overall, projects=per_project, skipped=result.all_skipped())
+    personal = Counts(**_count(result.personal, now)) if space_id is None else None
+    return TaskCounts(**overall, projects=per_project, personal=personal, skipped=result.all_skipped())
 
 
 # ---------------------------------------------------------------- bulk writes
@@ -161,25 +178,31 @@ class TaskChange(BaseModel):
     due: When | None = None
 
 
-def _created(item: NewTask) -> dict[str, Any]:
+async def _created(ctx: Context, item: NewTask) -> dict[str, Any]:
     return task_write(
         title=item.title,
         description=item.description,
         status=item.status,
         priority=item.priority,
-        owner_ids=item.owner_ids,
+        owner_ids=await resolve_owners(ctx, item.owner_ids),
         due=item.due,
     )
 
 
-def _changed(item: TaskChange) -> dict[str, Any]:
+async def _changed(ctx: Context, item: TaskChange) -> dict[str, Any]:
     return task_write(
         status=item.status,
         priority=item.priority,
         completion=item.completion,
-        owner_ids=item.owner_ids,
+        owner_ids=await resolve_owners(ctx, item.owner_ids),
         due=item.due,
     )
+
+
+async def locate_all(ctx: Context, task_ids: Sequence[int], space_id: int | None, project_id: int | None) -> None:
+    """Before a bulk change without a scope: one scan learns where the tasks live (cheaper than a search each)."""
+    if space_id is None and project_id is None and sum(not known(ctx, i) for i in set(task_ids)) > 1:
+        await scan(ctx, Filters())
 
 
 BulkTasks = Annotated[list[NewTask], Field(min_length=1, max_length=MAX_BULK, description="Tasks to create (max 100)")]
@@ -193,35 +216,46 @@ async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: Project
     ids = {"spaceId": space_id, "projectId": project_id}
 
     async def create(item: NewTask) -> int:
-        return models.Task.model_validate(await api(ctx).call("create_project_task", ids, body=_created(item))).task_id
+        body = await _created(ctx, item)
+        return models.Task.model_validate(await api(ctx).call("create_project_task", ids, body=body)).task_id
 
     return await run_bulk(ctx, "create", tasks, lambda _: None, create)
 
 
 @tool("insights", "Bulk update tasks", "update", bulk=True)
-async def bulk_update_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, changes: BulkChanges) -> BulkOut:
-    """Change up to 100 tasks of one project; omitted fields stay. Reports each item."""
-    await confirm(ctx, f"change {len(changes)} task(s) in project {project_id}")
+async def bulk_update_tasks(
+    ctx: Context, changes: BulkChanges, space_id: SpaceId | None = None, project_id: ProjectId | None = None
+) -> BulkOut:
+    """Change up to 100 tasks anywhere (scope ids optional); omitted fields stay. Reports each item."""
+    TaskRef(1, space_id, project_id)  # both scope ids or neither
+    await confirm(ctx, f"change {len(changes)} task(s)" + (f" in project {project_id}" if project_id else ""))
+    await locate_all(ctx, [c.task_id for c in changes], space_id, project_id)
 
     async def update(item: TaskChange) -> int:
-        body = _changed(item)
+        body = await _changed(ctx, item)
         if not body:
             raise AstravueError("Nothing to change: give at least one field besides task_id.")
-        await api(ctx).call(
-            "update_project_task", {"spaceId": space_id, "projectId": project_id, "taskId": item.task_id}, body=body
-        )
+        ref = await task_ref(ctx, item.task_id, space_id, project_id)
+        await api(ctx).call(ref.operation("update"), ref.ids, body=body)
         return item.task_id
 
     return await run_bulk(ctx, "update", changes, lambda c: c.task_id, update)
 
 
 @tool("insights", "Bulk delete tasks", "delete", bulk=True)
-async def bulk_delete_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, task_ids: BulkIds) -> BulkOut:
-    """Delete up to 100 tasks of one project. Cannot be undone. Reports each item."""
-    await confirm(ctx, f"delete {len(task_ids)} task(s) from project {project_id}: {', '.join(map(str, task_ids))}")
+async def bulk_delete_tasks(
+    ctx: Context, task_ids: BulkIds, space_id: SpaceId | None = None, project_id: ProjectId | None = None
+) -> BulkOut:
+    """Delete up to 100 tasks anywhere (scope ids optional). Cannot be undone. Reports each item."""
+    TaskRef(1, space_id, project_id)  # both scope ids or neither
+    where = f" from project {project_id}" if project_id else ""
+    await confirm(ctx, f"delete {len(task_ids)} task(s){where}: {', '.join(map(str, task_ids))}")
+    await locate_all(ctx, task_ids, space_id, project_id)
 
     async def delete(task_id: int) -> int:
-        await api(ctx).call("delete_project_task", {"spaceId": space_id, "projectId": project_id, "taskId": task_id})
+        ref = await task_ref(ctx, task_id, space_id, project_id)
+        await api(ctx).call(ref.operation("delete"), ref.ids)
+        forget(ctx, task_id)
         return task_id
 
     return await run_bulk(ctx, "delete", task_ids, lambda i: i, delete)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from astravue_mcp.api import models
 from astravue_mcp.tools.dates import day_or_moment
-from astravue_mcp.tools.registry import Out
+from astravue_mcp.tools.registry import Out, bullet
 
 
 class SpaceOut(Out):
@@ -135,7 +135,7 @@ class ListOut(Out, Generic[T]):
         head = f"{len(self.items)} item(s)" + (f" of {self.total}" if self.total is not None else "")
         if self.next_page:
             head += f"; more with page={self.next_page}"
-        lines = [head] + [f"- {item.text() if isinstance(item, Out) else item}" for item in self.items]
+        lines = [head] + [bullet(item.text() if isinstance(item, Out) else str(item)) for item in self.items]
         return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ async def list_personal_tasks(
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
-    """List your personal (non-project) tasks; filter by status, priority, due range; sort."""
+    """Your personal (non-project) tasks, filtered and sorted."""
     query = TaskQuery(status=status, priority=priority, due_from=due_from, due_to=due_to, sort=sort)
     data = await api(ctx).call("list_tasks", params=query.params() | page_params(page, limit))
     return task_page(data, page, limit).out(page, limit)

@@ -64,7 +64,7 @@ async def update_project(
     start: When | None = None,
     due: When | None = None,
 ) -> ProjectOut:
-    """Change a project's name, description, status, priority, health or dates; omitted fields stay."""
+    """Change a project's fields; omitted fields stay."""
     body = models.ProjectWrite(
         project_name=name,
         description=description,

@@ -110,7 +110,7 @@ def render(value: Any) -> str:
         elif isinstance(item, list):
             if item and all(isinstance(i, dict) for i in item):
                 rest.append(f"{key}:")
-                rest.extend(f"- {render(i)}" for i in item)
+                rest.extend(bullet(render(i)) for i in item)
             else:
                 rest.append(f"{key}={', '.join(map(_scalar, item)) or '(none)'}")
         elif isinstance(item, dict):
@@ -120,6 +120,11 @@ def render(value: Any) -> str:
     if first:
         rest.insert(0, "; ".join(first))
     return "\n".join(rest)
+
+
+def bullet(text: str) -> str:
+    """One list item of a text mirror: its continuation lines are indented, so each visibly belongs to it."""
+    return "- " + text.replace("\n", "\n  ")
 
 
 def _scalar(value: Any) -> str:

@@ -7,7 +7,7 @@ pages. A project that fails is reported in ``skipped`` instead of failing the wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -17,11 +17,11 @@ from pydantic import BaseModel, ValidationError
 from astravue_mcp.api import models
 from astravue_mcp.errors import AstravueError
 from astravue_mcp.tools.concurrency import failure, fan_out
-from astravue_mcp.tools.outputs import is_done
-from astravue_mcp.tools.registry import Out
+from astravue_mcp.tools.outputs import TaskOut, is_done, task_out
+from astravue_mcp.tools.registry import Out, bullet
 from astravue_mcp.tools.request import api
-from astravue_mcp.tools.scope import ProjectRef, projects_in_scope
-from astravue_mcp.tools.task_api import TaskQuery, fetch_project_tasks
+from astravue_mcp.tools.scope import ProjectRef, projects_in_scope, remember
+from astravue_mcp.tools.task_api import TaskQuery, fetch_project_tasks, page_params, task_page
 
 SCAN_PAGE_SIZE = 200
 MAX_PAGES = 100
@@ -44,7 +44,7 @@ class TaskHits(Out, Generic[T]):
         if self.hint:
             lines.append(self.hint)
         lines += [f"skipped {s}" for s in self.skipped or []]
-        lines += [f"- {item.text() if isinstance(item, Out) else item}" for item in self.items]
+        lines += [bullet(item.text() if isinstance(item, Out) else str(item)) for item in self.items]
         return "\n".join(lines)
 
 
@@ -123,10 +123,16 @@ class Scan:
     projects: list[ProjectScan]
     skipped: list[str]
     stopped: bool = False
+    personal: list[models.Task] = field(default_factory=list)
+    """Your personal tasks that matched (scanned when no space or project narrows the search)."""
+
+    @property
+    def project_tasks(self) -> list[models.Task]:
+        return [t for p in self.projects for t in p.tasks]
 
     @property
     def tasks(self) -> list[models.Task]:
-        return [t for p in self.projects for t in p.tasks]
+        return self.project_tasks + self.personal
 
     def all_skipped(self) -> list[str] | None:
         failed = [f"project {p.ref.project_id} (space {p.ref.space_id}): {p.error}" for p in self.projects if p.error]
@@ -145,22 +151,31 @@ class Cap:
         return self.limit is not None and self.found > self.limit
 
 
-async def project_tasks(ctx: Context, ref: ProjectRef, filters: Filters, cap: Cap | None = None) -> list[models.Task]:
-    """Every task of one project that matches, page by page (until the cap is reached)."""
-    cap = cap or Cap()
+async def matching_tasks(ctx: Context, ref: ProjectRef | None, filters: Filters, cap: Cap) -> list[models.Task]:
+    """Every task of one project (``ref``), or of your personal tasks (None), that matches, page by page."""
+    client = api(ctx)
     matched: list[models.Task] = []
     for page in range(1, MAX_PAGES + 1):
         if cap.reached:
             break
-        batch = await fetch_project_tasks(
-            api(ctx), ref.space_id, ref.project_id, filters.query(), page, SCAN_PAGE_SIZE, keep=filters.prefilter()
-        )
+        if ref is None:
+            params = filters.query().params() | page_params(page, SCAN_PAGE_SIZE)
+            data = await client.call("list_tasks", params=params)
+            batch = task_page(data, page, SCAN_PAGE_SIZE, keep=filters.prefilter())
+        else:
+            batch = await fetch_project_tasks(
+                client, ref.space_id, ref.project_id, filters.query(), page, SCAN_PAGE_SIZE, keep=filters.prefilter()
+            )
         found = [t for t in batch.tasks if filters.match(t)]
         matched += found
         cap.found += len(found)
         if not batch.has_more or not batch.tasks:
             break
     return matched
+
+
+Answer = ProjectScan | list[models.Task] | str
+"""One scope's outcome: a project's scan, your personal tasks, or why the personal tasks were skipped."""
 
 
 async def scan(
@@ -170,20 +185,46 @@ async def scan(
     project_id: int | None = None,
     cap: int | None = None,
 ) -> Scan:
-    """Matching tasks of every project in scope; with ``cap``, stop once more than ``cap`` were found."""
+    """Matching tasks of every project in scope, and of your personal tasks when no space or project is given.
+
+    With ``cap``, stop once more than ``cap`` were found. Every task found is remembered for lookups by id.
+    """
     refs, skipped = await projects_in_scope(ctx, space_id, project_id)
     budget = Cap(cap)
+    scopes: list[ProjectRef | None] = [*refs]
+    if space_id is None and project_id is None:
+        scopes.append(None)
 
-    async def one(ref: ProjectRef) -> ProjectScan:
+    async def one(ref: ProjectRef | None) -> Answer:
         try:
-            return ProjectScan(ref, await project_tasks(ctx, ref, filters, budget))
+            tasks = await matching_tasks(ctx, ref, filters, budget)
         except (AstravueError, ValidationError) as exc:
-            return ProjectScan(ref, [], failure(exc))
+            return ProjectScan(ref, [], failure(exc)) if ref is not None else f"personal tasks: {failure(exc)}"
+        return ProjectScan(ref, tasks) if ref is not None else tasks
 
-    def progress(ref: ProjectRef, result: ProjectScan) -> str:
-        return f"{ref.name}: " + ("skipped" if result.error else f"{len(result.tasks)} match(es)")
+    def progress(ref: ProjectRef | None, result: Answer) -> str:
+        if isinstance(result, ProjectScan):
+            return f"{result.ref.name}: " + ("skipped" if result.error else f"{len(result.tasks)} match(es)")
+        return "personal tasks: " + (result if isinstance(result, str) else f"{len(result)} match(es)")
 
-    return Scan(await fan_out(ctx, refs, one, progress), skipped, stopped=budget.reached)
+    answers = await fan_out(ctx, scopes, one, progress)
+    result = Scan([a for a in answers if isinstance(a, ProjectScan)], skipped, stopped=budget.reached)
+    for answer in answers:
+        if isinstance(answer, list):
+            result.personal = answer
+        elif isinstance(answer, str):
+            result.skipped.append(answer)
+    remember(ctx, result.tasks)
+    return result
+
+
+class FoundTask(TaskOut):
+    personal: bool | None = None
+
+
+def found_out(task: models.Task) -> FoundTask:
+    """A task of a cross-project answer: project tasks carry their project_id, personal ones say so."""
+    return FoundTask(**task_out(task).model_dump(exclude_none=True), personal=True if task.project_id is None else None)
 
 
 def hits(items: list[T], scan_: Scan, limit: int, exact: bool = True) -> TaskHits[T]:

@@ -1,7 +1,8 @@
-"""Which projects a cross-project tool covers, and which project holds a task."""
+"""Which projects a cross-project tool covers, and where a task lives (found by id, remembered per session)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +11,10 @@ from pydantic import ValidationError
 
 from astravue_mcp.api import models
 from astravue_mcp.errors import ApiError, AstravueError
+from astravue_mcp.state import state_of
 from astravue_mcp.tools.concurrency import failure, fan_out
 from astravue_mcp.tools.request import api
+from astravue_mcp.tools.task_api import TaskRef
 
 
 @dataclass(frozen=True)
@@ -67,35 +70,80 @@ async def projects_in_scope(
     return refs, skipped
 
 
-async def locate_task(ctx: Context, task_id: int) -> tuple[int | None, int | None]:
-    """(space_id, project_id) of a task, or (None, None) for one of your personal tasks.
+LOCATIONS = "task_locations"
 
-    Task ids are global but the project-task endpoints need the scope: try the personal endpoint,
-    then ask every project (stopping once one knows the task).
+
+def _locations(ctx: Context) -> dict[int, tuple[int | None, int | None]]:
+    """Where each task seen this session lives: (space_id, project_id), or (None, None) when personal."""
+    found: dict[int, tuple[int | None, int | None]] = state_of(ctx).memo_for(ctx).setdefault(LOCATIONS, {})
+    return found
+
+
+def remember(ctx: Context, tasks: Sequence[models.Task]) -> None:
+    """Note where these tasks live, so a later call by id needs no search."""
+    where = _locations(ctx)
+    for task in tasks:
+        where[task.task_id] = (task.space_id, task.project_id) if task.project_id is not None else (None, None)
+
+
+def forget(ctx: Context, task_id: int) -> None:
+    """A deleted task's place is no longer known."""
+    _locations(ctx).pop(task_id, None)
+
+
+def known(ctx: Context, task_id: int) -> bool:
+    return task_id in _locations(ctx)
+
+
+async def find_task(ctx: Context, task_id: int) -> tuple[TaskRef, Any]:
+    """Where a task lives, and its raw answer when finding it fetched it (None when it was known already).
+
+    Personal first (one call), then every project you can see, concurrently; a task seen earlier in
+    the session is not searched again. "Not found" only after looking everywhere; if the id answers
+    in several projects (ids scoped per project), the error lists them.
     """
+    where = _locations(ctx).get(task_id)
+    if where is not None:
+        return TaskRef(task_id, *where), None
     client = api(ctx)
     try:
-        await client.call("get_task", {"taskId": task_id})
-        return None, None
+        data = await client.call("get_task", {"taskId": task_id})
+        _locations(ctx)[task_id] = (None, None)
+        return TaskRef(task_id), data
     except ApiError as exc:
         if exc.status != 404:
             raise
-    refs, _ = await projects_in_scope(ctx)
-    found: list[ProjectRef] = []
+    refs, skipped = await projects_in_scope(ctx)
+    found: list[tuple[ProjectRef, Any]] = []
 
     async def probe(ref: ProjectRef) -> None:
-        if found:
-            return
         try:
-            await client.call("get_project_task", ref.ids | {"taskId": task_id})
+            found.append((ref, await client.call("get_project_task", ref.ids | {"taskId": task_id})))
         except AstravueError:
             return  # not here (or this project cannot be read): keep looking elsewhere
-        found.append(ref)
 
     await fan_out(ctx, refs, probe)
     if not found:
+        unseen = f" ({len(skipped)} space(s) could not be read)" if skipped else ""
         raise AstravueError(
-            f"Task {task_id} was not found in any project you can see, nor among your personal tasks. "
-            "Check the id with astravue_find_tasks."
+            f"Task {task_id} was not found in any of the {len(refs)} project(s) you can see{unseen}, nor among your "
+            "personal tasks. Check the id with astravue_find_tasks."
         )
-    return found[0].space_id, found[0].project_id
+    if len(found) > 1:
+        listed = "; ".join(
+            f"space_id={r.space_id}, project_id={r.project_id} ({r.name}): {models.Task.model_validate(d).task_title!r}"
+            for r, d in found
+        )
+        raise AstravueError(
+            f"Task id {task_id} exists in {len(found)} projects: {listed}. Give space_id and project_id."
+        )
+    ref, data = found[0]
+    _locations(ctx)[task_id] = (ref.space_id, ref.project_id)
+    return TaskRef(task_id, ref.space_id, ref.project_id), data
+
+
+async def task_ref(ctx: Context, task_id: int, space_id: int | None, project_id: int | None) -> TaskRef:
+    """The task as given, or, with neither scope id, wherever it lives (see :func:`find_task`)."""
+    if space_id is None and project_id is None:
+        return (await find_task(ctx, task_id))[0]
+    return TaskRef(task_id, space_id, project_id)

@@ -129,7 +129,7 @@ class TaskRef:
             missing = "project_id" if self.project_id is None else "space_id"
             raise InvalidArguments(
                 f"Invalid arguments: {missing} is missing. Give space_id and project_id together for a "
-                "project task, or neither for a personal task."
+                "project task, or neither to find the task by its id."
             )
 
     @property

@@ -1,7 +1,8 @@
 """Project tasks, plus reading, changing and deleting any task by id (project or personal).
 
 get/update/delete serve both kinds: with space_id and project_id they use the project-task
-endpoints, without them the personal-task ones (``TaskRef`` picks the operation).
+endpoints; without them the task is found wherever it lives (``scope.find_task``: personal first,
+remembered for the session), and ``TaskRef`` picks the operation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from astravue_mcp.api import models
 from astravue_mcp.errors import InvalidArguments
 from astravue_mcp.tools.args import (
     Limit,
+    Mine,
     OwnerIds,
     PageNo,
     PercentDone,
@@ -24,12 +26,14 @@ from astravue_mcp.tools.args import (
     TaskSort,
     TaskText,
     TaskTitle,
-    UserId,
+    UserRef,
     When,
 )
+from astravue_mcp.tools.directory import owner_filter, resolve_owners
 from astravue_mcp.tools.outputs import Deleted, ListOut, TaskDetail, TaskOut, task_detail, task_out
 from astravue_mcp.tools.registry import tool
 from astravue_mcp.tools.request import api, confirm
+from astravue_mcp.tools.scope import find_task, forget, task_ref
 from astravue_mcp.tools.task_api import TaskQuery, TaskRef, fetch_project_tasks, in_project, task_write
 
 
@@ -40,18 +44,19 @@ async def list_project_tasks(
     project_id: ProjectId,
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
-    owner_id: UserId | None = None,
+    owner_id: UserRef | None = None,
+    mine: Mine = False,
     due_from: When | None = None,
     due_to: When | None = None,
     sort: TaskSort | None = None,
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> ListOut[TaskOut]:
-    """List a project's top-level tasks; filter by status, priority, owner, due range; sort."""
+    """A project's top-level tasks, filtered and sorted."""
     query = TaskQuery(
         status=status,
         priority=priority,
-        owner_id=owner_id,
+        owner_id=await owner_filter(ctx, owner_id, mine),
         due_from=due_from,
         due_to=due_to,
         sort=sort,
@@ -80,7 +85,7 @@ async def create_task(
     body = task_write(
         title=title,
         description=description,
-        owner_ids=owner_ids,
+        owner_ids=await resolve_owners(ctx, owner_ids),
         start=start,
         due=due,
         completion=completion,
@@ -97,9 +102,13 @@ async def create_task(
 async def get_task(
     ctx: Context, task_id: TaskId, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> TaskDetail:
-    """One task in full. Project task: give space_id and project_id; personal task: omit both."""
-    ref = TaskRef(task_id, space_id, project_id)
-    return task_detail(ref.parse(await api(ctx).call(ref.operation("get"), ref.ids)))
+    """One task in full (project or personal), found by id; scope ids optional."""
+    data = None
+    if space_id is None and project_id is None:
+        ref, data = await find_task(ctx, task_id)
+    else:
+        ref = TaskRef(task_id, space_id, project_id)
+    return task_detail(ref.parse(data if data is not None else await api(ctx).call(ref.operation("get"), ref.ids)))
 
 
 @tool(("tasks", "personal"), "Update task", "update")
@@ -118,12 +127,11 @@ async def update_task(
     priority: PriorityLabel | None = None,
     tags: Tags | None = None,
 ) -> TaskOut:
-    """Change the given fields (owner_ids/tags replace lists); space_id+project_id only for a project task."""
-    ref = TaskRef(task_id, space_id, project_id)
+    """Change the given fields of a task (owner_ids/tags replace lists); scope ids optional."""
     body = task_write(
         title=title,
         description=description,
-        owner_ids=owner_ids,
+        owner_ids=await resolve_owners(ctx, owner_ids),
         start=start,
         due=due,
         completion=completion,
@@ -133,6 +141,7 @@ async def update_task(
     )
     if not body:
         raise InvalidArguments("Invalid arguments: nothing to change; give at least one field besides the ids.")
+    ref = await task_ref(ctx, task_id, space_id, project_id)
     return task_out(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))
 
 
@@ -140,8 +149,9 @@ async def update_task(
 async def delete_task(
     ctx: Context, task_id: TaskId, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> Deleted:
-    """Delete a task (space_id+project_id only for a project task). Cannot be undone."""
-    ref = TaskRef(task_id, space_id, project_id)
+    """Delete a task by id (scope ids optional). Cannot be undone."""
+    ref = await task_ref(ctx, task_id, space_id, project_id)
     await confirm(ctx, f"delete {ref.describe()}")
     await api(ctx).call(ref.operation("delete"), ref.ids)
+    forget(ctx, task_id)
     return Deleted(deleted=ref.describe())

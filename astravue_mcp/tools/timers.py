@@ -16,21 +16,23 @@ from pydantic import Field, PlainSerializer
 
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.errors import ApiError, InvalidArguments
-from astravue_mcp.tools.args import Limit, PageNo, ProjectId, TaskId, When
+from astravue_mcp.tools.args import Limit, PageNo, ProjectId, TaskId, UserRef, When
 from astravue_mcp.tools.dates import moment
+from astravue_mcp.tools.directory import owner_filter
 from astravue_mcp.tools.durations import is_running, ms_to_hours, ms_to_minutes
 from astravue_mcp.tools.outputs import Deleted, ListOut, listing, slice_page
 from astravue_mcp.tools.registry import Out, tool
 from astravue_mcp.tools.request import api, confirm
+from astravue_mcp.tools.scope import find_task, known
 
 # ---------------------------------------------------------------- arguments
 EntryId = Annotated[int, Field(ge=1, description="Time entry id")]
-TaskProject = Annotated[int | None, Field(ge=1, description="Omit for a personal task")]
+TaskProject = Annotated[int | None, Field(ge=1, description="Project id (optional)")]
 Billable = Annotated[bool | None, Field(description="Billable? Omit unless told")]
 Notes = Annotated[str | None, Field(max_length=2000, description="What was done")]
 Day = Annotated[dt.date, Field(description="YYYY-MM-DD, inclusive")]
-UserId = Annotated[int | None, Field(ge=1, description="Only this user's entries")]
-Moment = Annotated[When, Field(description="ISO 8601; UTC if no offset")]
+UserId = Annotated[UserRef | None, Field(description='Only this user: id, name, email or "me"')]
+Moment = Annotated[When, Field(description="ISO 8601, UTC by default")]
 
 
 def _invalid(tool_name: str, problem: str) -> InvalidArguments:
@@ -111,6 +113,8 @@ async def _write_on_task(
     ctx: Context, kind: str, task_id: int, project_id: int | None, body: dict[str, Any]
 ) -> EntryOut:
     personal, project = _TASK_OPS[kind]
+    if project_id is None and known(ctx, task_id):  # seen this session: no need to try the personal path first
+        project_id = (await find_task(ctx, task_id))[0].project_id
     if project_id is None:
         operation, ids = personal, {"taskId": task_id}
     else:
@@ -118,12 +122,13 @@ async def _write_on_task(
     try:
         return _entry(await api(ctx).call(operation, ids, body=body))
     except ApiError as exc:
-        if exc.status == 404 and project_id is None:
-            # The personal-task path cannot see project tasks: the likeliest slip, so say how to fix it.
-            raise ApiError(
-                f"{exc.message.rstrip('.')}. If it is a project task, pass its project_id.", exc.status, exc.operation
-            ) from None
-        raise
+        if exc.status != 404 or project_id is not None:
+            raise
+    # Not a personal task (a 404 created nothing): find the project it lives in, and write there.
+    ref, _ = await find_task(ctx, task_id)
+    if ref.project_id is None:
+        raise ApiError(f"Task {task_id} was not found among your personal tasks nor in any project.", 404, operation)
+    return _entry(await api(ctx).call(project, {"projectId": ref.project_id, "taskId": task_id}, body=body))
 
 
 def _said(exc: ApiError) -> str:
@@ -171,7 +176,7 @@ def timesheet(entries: list[models.TimeEntry], page: int, limit: int) -> Timeshe
 async def start_timer(
     ctx: Context, task_id: TaskId, project_id: TaskProject = None, billable: Billable = None, notes: Notes = None
 ) -> EntryOut:
-    """Start a timer on a task (project task: give project_id). Stop it with astravue_stop_timer."""
+    """Start a timer on a task; stop it with astravue_stop_timer."""
     body = models.TimerWrite(billable=billable, notes=notes).wire()
     try:
         return await _write_on_task(ctx, "start", task_id, project_id, body)
@@ -284,10 +289,9 @@ async def get_task_time_entries(ctx: Context, task_id: TaskId, page: PageNo = 1,
 async def get_timesheet_report(
     ctx: Context, start: Day, end: Day, user_id: UserId = None, page: PageNo = 1, limit: Limit = 25
 ) -> TimesheetOut:
-    """Everyone's time entries between two dates (or one user's), newest first, with totals."""
-    entries = await _entries(
-        ctx, "get_global_timesheet_report", {}, _range("get_timesheet_report", start, end, user_id)
-    )
+    """Time entries between two dates (everyone's or one user's), newest first, with totals."""
+    user = await owner_filter(ctx, user_id)
+    entries = await _entries(ctx, "get_global_timesheet_report", {}, _range("get_timesheet_report", start, end, user))
     return timesheet(entries, page, limit)
 
 
@@ -300,7 +304,7 @@ async def get_project_time_entries(
     page: PageNo = 1,
     limit: Limit = 25,
 ) -> TimesheetOut:
-    """All members' time entries of a project (optionally between dates), newest first, with totals."""
+    """A project's time entries (optionally between dates), newest first, with totals."""
     entries = await _entries(
         ctx, "get_project_timesheet", {"projectId": project_id}, _range("get_project_time_entries", start, end)
     )

@@ -32,10 +32,11 @@ from astravue_mcp.tools.args import (
     SpaceId,
     StatusLabel,
     TaskId,
-    UserId,
+    UserRef,
     When,
 )
 from astravue_mcp.tools.dates import day_or_moment
+from astravue_mcp.tools.directory import owner_filter
 from astravue_mcp.tools.durations import is_running, ms_to_minutes
 from astravue_mcp.tools.outputs import TaskOut, is_done, is_overdue, project_out, task_out
 from astravue_mcp.tools.registry import Out, tool
@@ -261,12 +262,13 @@ async def preview_task_list(
     query: Keyword | None = None,
     status: StatusLabel | None = None,
     priority: PriorityLabel | None = None,
-    owner_id: UserId | None = None,
+    owner_id: UserRef | None = None,
     limit: ViewLimit = 100,
 ) -> TaskListView:
     """Show a project's (or a search's) tasks as an interactive board; the text lists them too."""
     now = datetime.now(UTC)
-    filters = Filters(keyword=query, status=status, priority=priority, owner_id=owner_id)
+    owner = await owner_filter(ctx, owner_id)
+    filters = Filters(keyword=query, status=status, priority=priority, owner_id=owner)
     found = await scan(ctx, filters, space_id, project_id)
     refs = [p.ref for p in found.projects]
     tasks = sorted(found.tasks, key=_by_due)
@@ -373,7 +375,8 @@ async def preview_my_tasks(ctx: Context, limit: ViewLimit = 100) -> MyTasksView:
         is_me = me.is_me
         found = await scan(ctx, Filters())
         names = _names([p.ref for p in found.projects])
-        mine += [t for t in found.tasks if t.parent_task_id is None and any(map(is_me, t.owners or []))]
+        # Project tasks only: the scan's personal tasks are the ones already in ``mine``.
+        mine += [t for t in found.project_tasks if t.parent_task_id is None and any(map(is_me, t.owners or []))]
         skipped = found.all_skipped()
     tasks = sorted((t for t in mine if not is_done(t)), key=_by_due)
     shown = tasks[:limit]

@@ -418,3 +418,85 @@ async def test_the_embedded_sandbox_has_no_rate_budget_unless_settings_set_one()
         with anyio.fail_after(20):
             for _ in range(105):
                 assert not (await client.call_tool(*READ)).is_error
+
+
+# ---------------------------------------------------------------- the time limit of a tool call
+SEARCH = ("astravue_find_tasks", {"query": "a"})
+
+
+async def timed_search(api: Api, fault: dict[str, Any], **settings: object) -> tuple[Any, float]:
+    """The search under ``fault``, timed from the call (its tool already built by an earlier call)."""
+    async with tcp_client(api.url, read_timeout=30, **settings) as client:
+        assert not (await client.call_tool(*SEARCH)).is_error
+        api.fault(**fault, operations=["list_project_tasks"])
+        started = time.monotonic()
+        result = await client.call_tool(*SEARCH)
+        return result, time.monotonic() - started
+
+
+async def test_a_fan_out_stops_at_the_calls_time_limit_and_says_what_it_skipped(api: Api) -> None:
+    """Pinned bug: one slow endpoint made a search take ~projects/concurrency x the read timeout."""
+    result, elapsed = await timed_search(api, {"delay": 5, "count": 2}, call_timeout=1.5)  # two projects: late
+    assert elapsed < 1.5
+    assert not result.is_error, result.content[0].text
+    (skipped,) = result.structured_content["skipped"]
+    assert re.fullmatch(
+        r"2 projects \(\d, \d\): Could not list project tasks: Astravue did not answer in time \(no answer in the "
+        r"1\.\d s left under the call's time limit of 1\.5 s \(ASTRAVUE_CALL_TIMEOUT\)\)\. Try again in a moment\.",
+        skipped,
+    ), skipped
+    assert result.structured_content["projects"] == 5 and result.structured_content["items"]
+
+
+async def test_a_fan_out_where_nothing_succeeded_is_an_error(api: Api) -> None:
+    """Pinned bug: every project failed and the answer was 'isError: false, 0 of 0 task(s)'."""
+    result, elapsed = await timed_search(api, {"delay": 5, "count": 100}, call_timeout=1.0)
+    assert elapsed < 1.0
+    assert result.is_error
+    text = result.content[0].text
+    assert text.startswith("Could not read any of the 5 project(s) in scope:\n- 5 projects (1, 2, 3, 4, 5): ")
+    assert "the call's time limit of 1 s (ASTRAVUE_CALL_TIMEOUT)" in text
+
+
+async def test_retries_and_a_slow_read_end_at_the_calls_time_limit(api: Api) -> None:
+    """One slow answer plus a 503 retry took 38 s; now the whole call ends at its limit."""
+    api.fault(delay=5, count=50, operations=["get_space"])
+    result, elapsed = await run(api, READ, call_timeout=1.0, read_timeout=30, retry_budget=20, max_retries=3)
+    assert elapsed < 1.3  # the tool is built on this first call, before its limit starts
+    assert result.content[0].text.startswith("Could not get space: Astravue did not answer in time (no answer in the ")
+    assert api.requests("get_space") == 1
+
+
+async def test_waiting_for_the_rate_budget_sends_progress(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinned bug: a call that waited for the budget sent nothing, even when the client asked for progress."""
+    from astravue_mcp.api import limits
+
+    original = limits.RateBudget.__init__
+    monkeypatch.setattr(
+        limits.RateBudget, "__init__", lambda self, per_minute, window=1.0, **kw: original(self, per_minute, window)
+    )
+    notes: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append((progress, total, message))
+
+    async with tcp_client(api.url, rate_limit=1) as client:
+        assert not (await client.call_tool(*READ)).is_error
+        started = time.monotonic()
+        result = await client.call_tool(*READ, progress_callback=on_progress)
+        assert not result.is_error
+        assert 0.8 < time.monotonic() - started < 1.5
+    assert notes == [(0.001, None, "waiting 1 s for the rate budget (1 requests/min)")]
+
+
+async def test_a_spent_budget_is_an_error_with_the_time_to_retry_not_a_silent_wait(api: Api) -> None:
+    async with tcp_client(api.url, rate_limit=1) as client:
+        assert not (await client.call_tool(*READ)).is_error
+        started = time.monotonic()
+        result = await client.call_tool(*READ)
+        assert time.monotonic() - started < 0.5
+    assert result.is_error
+    assert result.content[0].text == (
+        "Could not get space, not sent: the rate budget of 1 API requests a minute (ASTRAVUE_RATE_LIMIT) is spent. "
+        "Retry in 60 s."
+    )

@@ -21,11 +21,14 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
 MAX_BUDGET_WAIT = 20.0
 """The longest a request waits for the rate budget: well inside a client's 60 s request timeout."""
+ANSWER_RESERVE = 0.5
+"""Seconds of a call's limit kept for building and sending its answer."""
 PROGRESS_EVERY = 2.0
 """Seconds between two "still waiting" progress notifications of one call."""
 
@@ -40,6 +43,8 @@ class CallScope:
     session: Hashable = None
     report: Reporter | None = None
     deadline: float = field(init=False)
+    backstop: anyio.CancelScope | None = None
+    """Cancels what still runs at the limit (nothing that waits on the API should: it is cut earlier)."""
     _progress: float = field(default=0.0, init=False)
     _total: float | None = field(default=None, init=False)
     _last_wait_note: float = field(default=-math.inf, init=False)
@@ -48,8 +53,14 @@ class CallScope:
         self.restart()
 
     def restart(self) -> None:
-        """Count the limit from now (after a person answered a confirmation: their time is not ours)."""
-        self.deadline = time.monotonic() + self.limit
+        """Count the limit from now (after a person answered a confirmation: their time is not ours).
+
+        API work must end a little before the limit, so the answer (with what was skipped) is built
+        and sent within it.
+        """
+        self.deadline = time.monotonic() + self.limit - min(ANSWER_RESERVE, self.limit / 10)
+        if self.backstop is not None:
+            self.backstop.deadline = anyio.current_time() + self.limit
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -81,6 +92,14 @@ _current: ContextVar[CallScope | None] = ContextVar("astravue_call_scope", defau
 
 def current_call() -> CallScope | None:
     return _current.get()
+
+
+def session_of(ctx: Any) -> Hashable:
+    """Whose share of the rate budget a request uses: its HTTP session, else its connection."""
+    headers = ctx.headers
+    if headers and headers.get("mcp-session-id"):
+        return headers["mcp-session-id"]
+    return id(ctx.request_context.session)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from pydantic import ValidationError
 
+from astravue_mcp.api.limits import current_call
 from astravue_mcp.tools.registry import describe
 from astravue_mcp.tools.request import api
 
@@ -39,7 +40,11 @@ async def fan_out(
         if progress is not None:
             async with lock:
                 done += 1
-                await ctx.report_progress(done, len(items), progress(item, results[index]))
+                scope = current_call()
+                if scope is None:
+                    await ctx.report_progress(done, len(items), progress(item, results[index]))
+                else:
+                    await scope.progress(progress(item, results[index]), done, len(items))
 
     async with anyio.create_task_group() as group:
         for index, item in enumerate(items):

@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import anyio
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
+from astravue_mcp.api.limits import CallScope, call_scope, session_of
 from astravue_mcp.errors import AstravueError, AuthError
 from astravue_mcp.state import state_of
 from astravue_mcp.tools import TOOLSETS
@@ -150,6 +152,18 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
 
     @functools.wraps(spec.fn)
     async def run(**kwargs: Any) -> CallToolResult:
+        ctx = kwargs.get("ctx")
+        if ctx is None:
+            return await attempt(**kwargs)
+        scope = CallScope(state_of(ctx).settings.call_timeout, session_of(ctx), ctx.report_progress)
+        with call_scope(scope), anyio.CancelScope() as backstop:
+            scope.backstop = backstop
+            scope.restart()
+            return await attempt(**kwargs)
+        # Only what does not wait on the API (it is cut to the limit already) can get here.
+        return await failed(ctx, spec.name, f"Not finished: {scope.limit_text} was reached. Try a narrower request.")
+
+    async def attempt(**kwargs: Any) -> CallToolResult:
         try:
             result: Out = await spec.fn(**kwargs)
         except AuthError as exc:

@@ -8,6 +8,7 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import NoBackChannelError
 from pydantic import BaseModel, Field
 
+from astravue_mcp.api.limits import current_call
 from astravue_mcp.errors import NotConfirmed
 from astravue_mcp.state import state_of
 
@@ -37,5 +38,8 @@ async def confirm(ctx: Context, what: str) -> None:
     except NoBackChannelError:
         # A 2026-07-28 connection without a way to ask mid-call: same as a client without forms.
         return
+    scope = current_call()
+    if scope is not None:
+        scope.restart()  # the limit counts the server's work, not the time a person takes to answer
     if result.action != "accept" or not result.data.confirm:
         raise NotConfirmed(f"Not done: the person did not confirm ({what}).")

@@ -135,7 +135,17 @@ class Scan:
         return self.project_tasks + self.personal
 
     def all_skipped(self) -> list[str] | None:
-        failed = [f"project {p.ref.project_id} (space {p.ref.space_id}): {p.error}" for p in self.projects if p.error]
+        """One line per reason: 200 projects cut off by the time limit are one line, not 200."""
+        by_reason: dict[str, list[ProjectRef]] = {}
+        for p in self.projects:
+            if p.error:
+                by_reason.setdefault(p.error, []).append(p.ref)
+        failed = [
+            f"project {refs[0].project_id} (space {refs[0].space_id}): {reason}"
+            if len(refs) == 1
+            else f"{len(refs)} projects ({', '.join(str(r.project_id) for r in refs)}): {reason}"
+            for reason, refs in by_reason.items()
+        ]
         return self.skipped + failed or None
 
 
@@ -214,6 +224,11 @@ async def scan(
             result.personal = answer
         elif isinstance(answer, str):
             result.skipped.append(answer)
+    personal_read = any(isinstance(a, list) for a in answers)
+    if result.projects and all(p.error for p in result.projects) and not personal_read:
+        # Nothing was read: "0 tasks" would be a false answer.
+        reasons = "\n".join(f"- {line}" for line in result.all_skipped() or [])
+        raise AstravueError(f"Could not read any of the {len(result.projects)} project(s) in scope:\n{reasons}")
     remember(ctx, result.tasks)
     return result
 

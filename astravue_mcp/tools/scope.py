@@ -60,6 +60,9 @@ async def projects_in_scope(
         answers = await fan_out(ctx, spaces, space_projects)
         refs = [r for a in answers if isinstance(a, list) for r in a]
         skipped = [a for a in answers if isinstance(a, str)]
+        if answers and len(skipped) == len(answers):
+            reasons = "\n".join(f"- {line}" for line in skipped)
+            raise AstravueError(f"Could not list the projects of any of the {len(answers)} space(s):\n{reasons}")
     if project_id is not None:
         refs = [r for r in refs if r.project_id == project_id]
         if not refs:

@@ -11,6 +11,7 @@ those two methods; the handlers read it there. So they use the same per-request 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from astravue_mcp.catalogue import load_specs
 from astravue_mcp.errors import AstravueError
 from astravue_mcp.identity import session_identity
 from astravue_mcp.state import state_of
+from astravue_mcp.tools.registry import with_note
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
@@ -63,16 +65,20 @@ def _context() -> Context[Any, Any]:
     return Context(request_context=request)
 
 
+ID = re.compile(r"[1-9][0-9]{0,17}")
+"""An id as a URI or completion gives it: ASCII digits only (``str.isdigit`` also takes "²" and "٣")."""
+
+
 def _id(value: str, name: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise ResourceError(f"{name} must be a positive integer (got {value!r}).")
+    if not ID.fullmatch(value):
+        raise ResourceError(f"{name} must be a positive integer of at most 18 digits (got {value[:40]!r}).")
     return int(value)
 
 
 async def _read(produce: Awaitable[str]) -> str:
     """A resource's text; a failure keeps its own message (the SDK would replace it with a generic one)."""
     try:
-        return await produce
+        return with_note(await produce)
     except (AstravueError, ToolError) as exc:
         raise ResourceError(str(exc)) from None
 
@@ -282,7 +288,7 @@ async def _project_candidates(client: AstravueClient, known: dict[str, str]) -> 
     from astravue_mcp.api import models  # deferred: see _space_candidates
 
     chosen = known.get("space_id", "")
-    space_ids = [int(chosen)] if chosen.isdigit() else [i for i, _ in await _space_candidates(client, known)]
+    space_ids = [int(chosen)] if ID.fullmatch(chosen) else [i for i, _ in await _space_candidates(client, known)]
     out: list[tuple[int, str]] = []
     for space_id in space_ids:
         data = await client.call("list_projects", {"spaceId": space_id})

@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote as quote_uri
 
 import anyio.from_thread
 import httpx2
@@ -23,6 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, ResourceTemplateReference
 
 from astravue_mcp.api import models
 from astravue_mcp.api.endpoints import ENDPOINTS
@@ -67,6 +70,13 @@ HOSTILE: st.SearchStrategy[Any] = st.one_of(
             "2026-13-45T99:99:99Z",
             "9999-12-31",
             "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00-14:00",
+            "1_0",
+            "²",
+            "٣",
+            "9" * 5000,
+            1.0,
         ]
     ),
     st.text(max_size=50),
@@ -293,3 +303,77 @@ def test_the_sandbox_answers_odd_writes_without_a_500(
         portal.call(api.post, "/_sandbox/reset")
 
     check()
+
+
+# ---------------------------------------------------------------- ids, resource URIs, completion
+@pytest.mark.parametrize(
+    "odd", [True, "1_0", 1.0, "1", "²", 10**5000], ids=["true", "1_0", "1.0", "str", "sup2", "huge"]
+)
+def test_ids_are_strict_integers(odd: Any, fuzz_client: tuple[Any, Client, dict, ErrorLog]) -> None:
+    """Pinned bug: `task_id: true` deleted task 1 and "1_0" was task 10."""
+    portal, client, _, _ = fuzz_client
+    result = portal.call(
+        _call_bounded, client, "astravue_delete_task", {"task_id": odd, "space_id": 1, "project_id": 1}
+    )
+    assert result.is_error and result.content[0].text.startswith(
+        "Invalid arguments for astravue_delete_task: task_id: "
+    )
+    # Refused while validating the arguments, before any request: nothing was deleted.
+
+
+ODD_TAILS = st.one_of(
+    st.sampled_from(["²", "٣", "1_0", "0", "-1", "1.0", "9" * 4301, "9" * 19, "%00", "%E2%80%AE1", " 1", "1/../2", ""]),
+    st.text(max_size=20).map(quote_uri),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+)
+TEMPLATES = ["astravue://tasks/{}", "astravue://spaces/{}/projects", "astravue://spaces/1/projects/{}"]
+
+
+def test_resource_uris_with_odd_ids_are_answered_not_crashed(fuzz_client: tuple[Any, Client, dict, ErrorLog]) -> None:
+    portal, client, _, errors = fuzz_client
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
+    @given(template=st.sampled_from(TEMPLATES), tail=ODD_TAILS)
+    def check(template: str, tail: str) -> None:
+        errors.records.clear()
+        try:
+            portal.call(_read_bounded, client, template.format(tail))
+        except MCPError as exc:
+            assert (
+                exc.error.code != INTERNAL_ERROR
+                or "must be a positive integer" in exc.error.message
+                or ("not found" in exc.error.message or "was not found" in exc.error.message)
+            ), exc.error.message
+            assert "Traceback" not in exc.error.message
+        assert errors.records == []
+
+    check()
+
+
+def test_completion_of_odd_values_is_answered_not_crashed(fuzz_client: tuple[Any, Client, dict, ErrorLog]) -> None:
+    portal, client, _, errors = fuzz_client
+
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @given(
+        name=st.sampled_from(["space_id", "project_id", "task_id"]),
+        value=ODD_TAILS,
+        known=st.dictionaries(st.sampled_from(["space_id", "project_id"]), ODD_TAILS, max_size=2),
+    )
+    def check(name: str, value: str, known: dict[str, str]) -> None:
+        errors.records.clear()
+        ref = ResourceTemplateReference(type="ref/resource", uri="astravue://spaces/{space_id}/projects/{project_id}")
+        result = portal.call(_complete_bounded, client, ref, name, value, known)
+        assert all(v.isascii() and v.isdigit() for v in result.completion.values)
+        assert errors.records == []
+
+    check()
+
+
+async def _read_bounded(client: Client, uri: str) -> Any:
+    with anyio.fail_after(20):
+        return await client.read_resource(uri)
+
+
+async def _complete_bounded(client: Client, ref: Any, name: str, value: str, known: dict[str, str]) -> Any:
+    with anyio.fail_after(20):
+        return await client.complete(ref, {"name": name, "value": value}, known or None)

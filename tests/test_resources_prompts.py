@@ -14,6 +14,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from astravue_mcp.catalogue import load_specs
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio
@@ -70,20 +71,20 @@ async def test_read_only_keeps_every_resource() -> None:
     async with sandbox_client(read_only=True) as client:
         assert sum(str(r.uri).startswith("astravue:") for r in (await client.list_resources()).resources) == 6
         assert len((await client.list_resource_templates()).resource_templates) == 3
-        assert (await read(client, "astravue://spaces")).startswith("3 item(s) of 3")
+        assert (await read(client, "astravue://spaces")).startswith(f"{MEMBER_TEXT_NOTE}\n3 item(s) of 3")
 
 
 # ---------------------------------------------------------------- reading
 async def test_spaces_resource_reads_like_the_tool(mcp_client: Client) -> None:
     text = await read(mcp_client, "astravue://spaces")
     assert text == await tool_text(mcp_client, "astravue_list_spaces", limit=200)
-    assert text.splitlines()[1] == "- id=1; name=Product; description=Product development: apps and platform."
+    assert text.splitlines()[2] == '- id=1; name=Product; description="Product development: apps and platform."'
 
 
 async def test_projects_of_a_space(mcp_client: Client) -> None:
     text = await read(mcp_client, "astravue://spaces/1/projects")
     assert text == await tool_text(mcp_client, "astravue_list_projects", space_id=1, limit=200)
-    assert text.startswith("2 item(s) of 2\n- id=1; space_id=1; name=Mobile App v2;")
+    assert text.startswith(f'{MEMBER_TEXT_NOTE}\n2 item(s) of 2\n- id=1; space_id=1; name="Mobile App v2";')
 
 
 async def test_project_overview_has_task_counts(mcp_client: Client) -> None:
@@ -99,7 +100,7 @@ async def test_project_task_resource_finds_the_project(mcp_client: Client) -> No
     found = await mcp_client.call_tool("astravue_find_tasks", {"query": "pen-test"})
     scope = {k: found.structured_content["items"][0][k] for k in ("space_id", "project_id")}
     assert text == await tool_text(mcp_client, "astravue_get_task", task_id=22, **scope)
-    assert text.startswith("id=22; title=Security pen-test remediation;")
+    assert text.startswith(f'{MEMBER_TEXT_NOTE}\nid=22; title="Security pen-test remediation";')
 
 
 async def test_personal_task_resource(mcp_client: Client) -> None:
@@ -114,7 +115,10 @@ async def test_task_resource_errors_keep_their_message(mcp_client: Client) -> No
         "Task 999 was not found in any of the 5 project(s) you can see, nor among your personal tasks. "
         "Check the id with astravue_find_tasks."
     )
-    assert await read_error(mcp_client, "astravue://tasks/abc") == "task_id must be a positive integer (got 'abc')."
+    for odd in ("abc", "²", "1_0", "0", "9" * 5000):
+        assert await read_error(mcp_client, f"astravue://tasks/{odd}") == (
+            f"task_id must be a positive integer of at most 18 digits (got {odd[:40]!r})."
+        )
     assert await read_error(mcp_client, "astravue://spaces/9/projects") == (
         "Space 9 was not found in org 1. Check the id with a list tool."
     )
@@ -125,7 +129,8 @@ async def test_active_timers_and_unread_notifications(mcp_client: Client) -> Non
     assert timers == await tool_text(mcp_client, "astravue_get_active_timers")
     unread = await read(mcp_client, "astravue://notifications/unread")
     assert unread == await tool_text(mcp_client, "astravue_list_notifications", unread_only=True, limit=200)
-    assert unread.splitlines()[0].startswith(f"{len(unread.splitlines()) - 1} item(s)")
+    count = len(unread.splitlines()) - 2
+    assert unread.splitlines()[:2] == [MEMBER_TEXT_NOTE, f"{count} item(s) of {count}"]
 
 
 # ---------------------------------------------------------------- completion

@@ -228,3 +228,26 @@ def test_every_line_that_is_not_a_message_gets_a_json_rpc_error(sandbox_url: str
     assert "Traceback" not in stderr
     assert_pure_jsonrpc(server.stdout)
     assert server.proc.returncode == 0
+
+
+def test_task_text_reaches_a_stdio_client_as_data(sandbox_url: str) -> None:
+    """The same forged-record title, through the real process: the rows match the header's count."""
+    from tests.support import INJECTION, assert_member_text_is_data
+
+    httpx2.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
+    server = StdioServer(server_env(sandbox_url))
+    try:
+        initialize(server)
+        scope = {"space_id": 1, "project_id": 2}
+        created = server.send(
+            "tools/call", {"name": "astravue_create_task", "arguments": {**scope, "title": INJECTION}}
+        )
+        assert created is not None and created["result"]["isError"] is False, created
+        listed = server.send(
+            "tools/call", {"name": "astravue_list_project_tasks", "arguments": {**scope, "limit": 200}}
+        )
+        assert listed is not None
+        result = listed["result"]
+        assert_member_text_is_data(result["content"][0]["text"], result["structuredContent"]["items"])
+    finally:
+        server.close()

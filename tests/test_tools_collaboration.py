@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from mcp.client import Client
 
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio
@@ -133,10 +134,11 @@ async def test_get_task_checklists(mcp_client: Client) -> None:
         "done": 1,
     }
     assert result.content[0].text.splitlines() == [
+        MEMBER_TEXT_NOTE,
         "1 done; 3 item(s) of 3",
-        "- id=4; title=Threat model reviewed; done=yes",
-        "- id=5; title=Keychain storage; done=no",
-        "- id=6; title=QA sign-off; done=no",
+        '- id=4; title="Threat model reviewed"; done=yes',
+        '- id=5; title="Keychain storage"; done=no',
+        '- id=6; title="QA sign-off"; done=no',
     ]
     # The done count covers the whole checklist, not just the page shown.
     page2 = await call(mcp_client, "astravue_get_task_checklists", task_id=2, limit=2, page=2)

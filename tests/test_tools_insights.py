@@ -24,6 +24,7 @@ from astravue_mcp.sandbox.faults import FaultSpec
 from astravue_mcp.sandbox.records import TaskRow
 from astravue_mcp.sandbox.store import Store
 from astravue_mcp.server import build_server
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio
@@ -176,7 +177,11 @@ async def test_find_tasks_stops_at_the_cap_and_says_so(env: Env) -> None:
     assert out["truncated"] is True and out["hint"] == HINT
     assert "total" not in out  # the search stopped early, so the total is unknown
     result = await env.client.call_tool("astravue_find_tasks", {"limit": 3})
-    assert result.content[0].text.splitlines()[:2] == ["3 of more than 3 task(s) in 5 project(s)", HINT]
+    assert result.content[0].text.splitlines()[:3] == [
+        MEMBER_TEXT_NOTE,
+        "3 of more than 3 task(s) in 5 project(s)",
+        HINT,
+    ]
 
 
 async def test_find_tasks_exact_total_when_the_cap_is_not_reached(env: Env) -> None:

@@ -15,6 +15,7 @@ from mcp_types import ElicitResult
 
 from astravue_mcp.config import load_settings
 from astravue_mcp.server import sandbox_server
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio
@@ -58,9 +59,10 @@ async def test_list_pages_and_includes_read_on_request(mcp_client: Client) -> No
     result = await mcp_client.call_tool("astravue_list_notifications", {"limit": 2})
     out = result.structured_content
     assert [n["id"] for n in out["items"]] == [8, 5] and (out["total"], out["next_page"]) == (5, 2)
-    assert result.content[0].text.splitlines()[:2] == [
+    assert result.content[0].text.splitlines()[:3] == [
+        MEMBER_TEXT_NOTE,
         "2 item(s) of 5; more with page=2",
-        f"- id=8; message='Review Q3 budget draft' is overdue; type=overdue; read=no; task_id=62; "
+        f"- id=8; message=\"'Review Q3 budget draft' is overdue\"; type=overdue; read=no; task_id=62; "
         f"date={out['items'][0]['date']}",
     ]
     last = await call(mcp_client, "astravue_list_notifications", limit=2, page=3)

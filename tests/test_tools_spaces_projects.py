@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from mcp.client import Client
 
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio
@@ -29,9 +30,10 @@ async def test_list_spaces(mcp_client: Client) -> None:
     result = await mcp_client.call_tool("astravue_list_spaces", {"limit": 2})
     assert result.structured_content["next_page"] == 2
     assert result.content[0].text.splitlines() == [
+        MEMBER_TEXT_NOTE,
         "2 item(s) of 3; more with page=2",
-        "- id=1; name=Product; description=Product development: apps and platform.",
-        "- id=2; name=Marketing; description=Campaigns, website and content.",
+        '- id=1; name=Product; description="Product development: apps and platform."',
+        '- id=2; name=Marketing; description="Campaigns, website and content."',
     ]
     page2 = await call(mcp_client, "astravue_list_spaces", limit=2, page=2)
     assert [s["id"] for s in page2["items"]] == [3]

@@ -11,6 +11,7 @@ from mcp.client import Client
 
 from astravue_mcp.catalogue import load_specs
 from astravue_mcp.tools.insights import NewTask, TaskChange
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from astravue_mcp.tools.task_api import task_write
 from tests.support import call, error
 
@@ -79,13 +80,14 @@ async def test_list_project_tasks_pages_top_level_tasks(mcp_client: Client) -> N
     assert last.structured_content == {"items": last.structured_content["items"], "total": 12}
     assert ids(last.structured_content) == [11, 12]
     assert last.content[0].text.splitlines() == [
+        MEMBER_TEXT_NOTE,
         "2 item(s) of 12",
-        f"- id=11; title=In-app feedback widget; status=To Do; priority=Low; completion=0; due={day(30)}; "
+        f'- id=11; title="In-app feedback widget"; status="To Do"; priority=Low; completion=0; due={day(30)}; '
         "project_id=1; space_id=1",
         "  tags=ux",  # indented: each line visibly belongs to its item
-        f"- id=12; title=Reduce cold start time below 2 seconds; status=In Review; priority=Medium; completion=80; "
-        f"start={day(-10)}; due={day(6)}; project_id=1; space_id=1",
-        "  owners=Kenji Tanaka",
+        f'- id=12; title="Reduce cold start time below 2 seconds"; status="In Review"; priority=Medium; '
+        f"completion=80; start={day(-10)}; due={day(6)}; project_id=1; space_id=1",
+        '  owners="Kenji Tanaka"',
         "  tags=performance",
     ]
 
@@ -375,3 +377,13 @@ def test_every_task_write_uses_the_one_task_field_set() -> None:
         assert given and given <= fields, (name, given - fields)
     assert set(NewTask.model_fields) <= fields
     assert set(TaskChange.model_fields) - scope <= fields
+
+
+async def test_task_text_cannot_forge_a_record_or_an_instruction(mcp_client: Client) -> None:
+    """Pinned bug: the title below showed up as a fourth '- id=' row and a free-standing instruction."""
+    from tests.support import INJECTION, assert_member_text_is_data
+
+    await call(mcp_client, "astravue_create_task", **P1, title=INJECTION, description=INJECTION, tags=[INJECTION[:40]])
+    result = await mcp_client.call_tool("astravue_list_project_tasks", {**P1, "limit": 200})
+    assert_member_text_is_data(result.content[0].text, result.structured_content["items"])
+    assert any(t["title"] == INJECTION for t in result.structured_content["items"])  # the data itself is intact

@@ -17,6 +17,7 @@ from mcp_types import ElicitResult
 
 from astravue_mcp.config import load_settings
 from astravue_mcp.server import sandbox_server
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from tests.support import call, error
 
 pytestmark = pytest.mark.anyio
@@ -337,7 +338,11 @@ async def test_task_time_entries(mcp_client: Client) -> None:
         "total_hours": 0.5,
     }
     assert [e["id"] for e in out["items"]] == [20]
-    assert result.content[0].text.splitlines()[:2] == ["30 min (0.5 h), 0 billable", "1 item(s) of 2; more with page=2"]
+    assert result.content[0].text.splitlines()[:3] == [
+        MEMBER_TEXT_NOTE,
+        "30 min (0.5 h), 0 billable",
+        "1 item(s) of 2; more with page=2",
+    ]
     page2 = await call(mcp_client, "astravue_get_task_time_entries", task_id=5, limit=1, page=2)
     assert page2["items"] == [ENTRY_6] and "next_page" not in page2
     assert (await error(mcp_client, "astravue_get_task_time_entries", task_id=999)).startswith(

@@ -17,6 +17,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from astravue_mcp.config import load_settings
 from astravue_mcp.identity import Identity
 from astravue_mcp.server import sandbox_server
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
 from astravue_mcp.views import PAGE_BUDGET, PAGES
 from tests.apps_host import apps_client, ext_apps
 from tests.support import call, error, sandbox_client
@@ -242,4 +243,5 @@ async def test_views_over_the_real_stdio_process() -> None:
         assert page.mime_type == APP_MIME_TYPE and "ui/initialize" in page.text
         result = await client.call_tool("astravue_preview_project_overview", {"space_id": 1, "project_id": 1})
     assert not result.is_error and result.structured_content["project"]["name"] == "Mobile App v2"
-    assert text_of(result).startswith("Mobile App v2: 12 task(s)") and "- id=" not in text_of(result)
+    assert text_of(result).startswith(f'{MEMBER_TEXT_NOTE}\n"Mobile App v2": 12 task(s)')
+    assert "- id=" not in text_of(result)

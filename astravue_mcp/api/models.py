@@ -8,31 +8,19 @@ these same models, so a corrected field name here changes both sides at once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from astravue_mcp.api.moments import in_utc
 from astravue_mcp.errors import UnexpectedAnswer
 
 
 def _f(*names: str, default: Any = None) -> Any:
     """A field read from any of ``names`` and written as the first; ``default=...`` makes it required."""
     return Field(default, validation_alias=AliasChoices(*names), serialization_alias=names[0])
-
-
-def in_utc(value: datetime) -> datetime:
-    """The moment in UTC (no offset: UTC); one that does not exist there is invalid, not a crash later.
-
-    ``0001-01-01T00:00:00+14:00`` is a valid ISO 8601 date-time whose UTC form lies before year 1.
-    """
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is outside the dates that exist in UTC (years 1 to 9999)") from None
 
 
 Moment = Annotated[datetime, AfterValidator(in_utc)]

@@ -6,13 +6,26 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-SpaceId = Annotated[int, Field(ge=1, description="Space id")]
-ProjectId = Annotated[int, Field(ge=1, description="Project id")]
-TaskId = Annotated[int, Field(ge=1, description="Task id")]
+from astravue_mcp.api.moments import in_utc
+
+
+def _an_id(value: int) -> int:
+    if value > MAX_ID:
+        raise ValueError(f"must be at most {MAX_ID}")
+    return value
+
+
+MAX_ID = 2**63 - 1
+"""Ids are 64-bit on the API's side; a bigger integer is no id (and a 5,000-digit one cannot even be printed)."""
+# Ids are strict: `true` is not task 1, "1_0" is not 10, 1.0 is not an id (pydantic would coerce each).
+Id = AfterValidator(_an_id)
+SpaceId = Annotated[int, Field(ge=1, strict=True, description="Space id"), Id]
+ProjectId = Annotated[int, Field(ge=1, strict=True, description="Project id"), Id]
+TaskId = Annotated[int, Field(ge=1, strict=True, description="Task id"), Id]
 Limit = Annotated[int, Field(ge=1, le=200, description="Max items")]
-PageNo = Annotated[int, Field(ge=1, description="Page number")]
+PageNo = Annotated[int, Field(ge=1, strict=True, description="Page number"), Id]
 Title = Annotated[str, Field(min_length=1, max_length=500, description="Name")]
 Text = Annotated[str, Field(max_length=20_000, description="Description")]
 Label = Annotated[str, Field(min_length=1, max_length=100, description="Label")]
@@ -38,6 +51,7 @@ def _as_utc(value: Any) -> Any:
 When = Annotated[
     datetime,
     BeforeValidator(_as_utc),
+    AfterValidator(in_utc),  # 0001-01-01T00:00:00+14:00 does not exist in UTC: a named field error
     # Published as a plain string: a date-only value is accepted too, which "format: date-time" would forbid.
     WithJsonSchema({"type": "string", "description": "ISO 8601, UTC by default"}),
 ]
@@ -46,7 +60,7 @@ When = Annotated[
 # Shared by the tasks, personal, collaboration and insights areas.
 TaskTitle = Annotated[Title, Field(description="Task title")]
 TaskText = Annotated[Text, Field(description="Plain text")]
-Person = Annotated[int, Field(ge=1)] | Annotated[str, Field(min_length=1, max_length=200)]
+Person = Annotated[int, Field(ge=1, strict=True), Id] | Annotated[str, Field(min_length=1, max_length=200)]
 """A user id, or "me", an email or a name, resolved by ``directory.resolve_owner``.
 
 Published as a string (a model writes "4" or "Sofia" alike): a single-type schema every client

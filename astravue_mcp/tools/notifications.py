@@ -9,7 +9,7 @@ from pydantic import Field
 
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.errors import AstravueError
-from astravue_mcp.tools.args import Limit, PageNo
+from astravue_mcp.tools.args import Id, Limit, PageNo
 from astravue_mcp.tools.dates import moment
 from astravue_mcp.tools.outputs import Deleted, ListOut, page_of_all
 from astravue_mcp.tools.registry import Out, tool
@@ -17,7 +17,7 @@ from astravue_mcp.tools.request import api, confirm
 
 MAX_IDS = 100
 NotificationIdList = Annotated[
-    list[Annotated[int, Field(ge=1)]],
+    list[Annotated[int, Field(ge=1, strict=True), Id]],
     Field(min_length=1, max_length=MAX_IDS, description=f"Notification ids (at most {MAX_IDS})"),
 ]
 

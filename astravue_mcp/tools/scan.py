@@ -107,7 +107,10 @@ def _haystack(task: models.Task) -> str:
 def whole_day(value: datetime | None) -> datetime | None:
     """An upper bound given as a bare date means the end of that day."""
     if value is not None and value.timetz().replace(tzinfo=None) == time():
-        return value + timedelta(days=1) - timedelta(microseconds=1)
+        try:
+            return value + timedelta(days=1) - timedelta(microseconds=1)
+        except OverflowError:  # the last day there is
+            return value.replace(hour=23, minute=59, second=59, microsecond=999999)
     return value
 
 

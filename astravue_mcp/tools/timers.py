@@ -16,7 +16,7 @@ from pydantic import Field, PlainSerializer
 
 from astravue_mcp.api import endpoints, models
 from astravue_mcp.errors import ApiError, InvalidArguments
-from astravue_mcp.tools.args import Limit, PageNo, ProjectId, TaskId, UserRef, When
+from astravue_mcp.tools.args import Id, Limit, PageNo, ProjectId, TaskId, UserRef, When
 from astravue_mcp.tools.dates import moment
 from astravue_mcp.tools.directory import owner_filter
 from astravue_mcp.tools.durations import is_running, ms_to_hours, ms_to_minutes
@@ -26,7 +26,7 @@ from astravue_mcp.tools.request import api, confirm
 from astravue_mcp.tools.scope import find_task, known
 
 # ---------------------------------------------------------------- arguments
-EntryId = Annotated[int, Field(ge=1, description="Time entry id")]
+EntryId = Annotated[int, Field(ge=1, strict=True, description="Time entry id"), Id]
 TaskProject = Annotated[int | None, Field(ge=1, description="Project id (optional)")]
 Billable = Annotated[bool | None, Field(description="Billable? Omit unless told")]
 Notes = Annotated[str | None, Field(max_length=2000, description="What was done")]

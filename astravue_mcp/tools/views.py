@@ -39,7 +39,7 @@ from astravue_mcp.tools.dates import day_or_moment
 from astravue_mcp.tools.directory import owner_filter
 from astravue_mcp.tools.durations import is_running, ms_to_minutes
 from astravue_mcp.tools.outputs import TaskOut, is_done, is_overdue, project_out, task_out
-from astravue_mcp.tools.registry import Out, tool
+from astravue_mcp.tools.registry import Out, quote, tool
 from astravue_mcp.tools.request import api
 from astravue_mcp.tools.scan import MAX_PAGES, SCAN_PAGE_SIZE, Filters, scan
 from astravue_mcp.tools.scope import ProjectRef
@@ -95,11 +95,11 @@ class TaskListView(ViewOut):
     truncated: bool | None = None
 
     def text(self) -> str:
-        head = f"{self.title}: {self.total} task(s), {self.overdue} overdue"
+        head = f"{quote(self.title)}: {self.total} task(s), {self.overdue} overdue"
         if self.truncated:
             head += f"; showing {len(self.items)}"
         by_status = Counter(t.status or "no status" for t in self.items)
-        lines = [head, "by status: " + ", ".join(f"{s} {n}" for s, n in by_status.items())]
+        lines = [head, "by status: " + ", ".join(f"{quote(s)} {n}" for s, n in by_status.items())]
         lines += [f"skipped {s}" for s in self.skipped or []]
         return "\n".join(lines + self.lines(self.items))
 
@@ -119,7 +119,7 @@ class MyTasksView(ViewOut):
     truncated: bool | None = None
 
     def text(self) -> str:
-        lines = [f"Open tasks of {self.who or 'you'}: {self.total}", self.basis]
+        lines = [f"Open tasks of {quote(self.who) if self.who else 'you'}: {self.total}", self.basis]
         lines += [f"skipped {s}" for s in self.skipped or []]
         for group in self.groups:
             lines.append(f"{group.label}: {len(group.items)}")
@@ -164,21 +164,21 @@ class OverviewView(ViewOut):
     time: Annotated[ProjectTime | None, shallow("object")] = None
 
     def text(self) -> str:
-        name = self.project.get("name", "project")
+        name = quote(str(self.project.get("name", "project")))
         lines = [
             f"{name}: {self.total} task(s), {self.open} open, {self.completed} completed, {self.overdue_count} overdue",
-            "by status: " + ", ".join(f"{t.label} {t.count}" for t in self.by_status),
-            "by priority: " + ", ".join(f"{t.label} {t.count}" for t in self.by_priority),
+            "by status: " + ", ".join(f"{quote(t.label)} {t.count}" for t in self.by_status),
+            "by priority: " + ", ".join(f"{quote(t.label)} {t.count}" for t in self.by_priority),
         ]
         if self.time is not None:
             hours = round(self.time.total_minutes / 60, 1)
-            people = ", ".join(f"{p.name} {round(p.minutes / 60, 1)} h" for p in self.time.by_person)
+            people = ", ".join(f"{quote(p.name)} {round(p.minutes / 60, 1)} h" for p in self.time.by_person)
             lines.append(f"time logged: {hours} h" + (f" ({people})" if people else ""))
         if self.overdue:
             lines.append("overdue:")
             lines += self.lines(self.overdue)
         if self.recent and not self._brief:
-            lines.append("recently updated: " + "; ".join(f"{r.title} ({r.updated})" for r in self.recent))
+            lines.append("recently updated: " + "; ".join(f"{quote(r.title)} ({r.updated})" for r in self.recent))
         return "\n".join(lines)
 
 

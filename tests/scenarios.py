@@ -204,7 +204,7 @@ SCENARIOS: list[Scenario] = [
     s(
         "Give task 11 to me",
         t("update_task", task_id=11, owner_ids=["me"]),
-        contains=("In-app feedback widget", "owners=Maya Patel"),
+        contains=("In-app feedback widget", 'owners="Maya Patel"'),
     ),
     s(
         "Mark my budget review done",

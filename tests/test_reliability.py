@@ -424,11 +424,13 @@ async def test_the_embedded_sandbox_has_no_rate_budget_unless_settings_set_one()
 SEARCH = ("astravue_find_tasks", {"query": "a"})
 
 
-async def timed_search(api: Api, fault: dict[str, Any], **settings: object) -> tuple[Any, float]:
+async def timed_search(
+    api: Api, fault: dict[str, Any], operations: tuple[str, ...] = ("list_project_tasks",), **settings: object
+) -> tuple[Any, float]:
     """The search under ``fault``, timed from the call (its tool already built by an earlier call)."""
     async with tcp_client(api.url, read_timeout=30, **settings) as client:
         assert not (await client.call_tool(*SEARCH)).is_error
-        api.fault(**fault, operations=["list_project_tasks"])
+        api.fault(**fault, operations=list(operations))
         started = time.monotonic()
         result = await client.call_tool(*SEARCH)
         return result, time.monotonic() - started
@@ -437,7 +439,7 @@ async def timed_search(api: Api, fault: dict[str, Any], **settings: object) -> t
 async def test_a_fan_out_stops_at_the_calls_time_limit_and_says_what_it_skipped(api: Api) -> None:
     """Pinned bug: one slow endpoint made a search take ~projects/concurrency x the read timeout."""
     result, elapsed = await timed_search(api, {"delay": 5, "count": 2}, call_timeout=1.5)  # two projects: late
-    assert elapsed < 1.5
+    assert elapsed < 1.8  # the limit, plus scheduling latency on a loaded machine
     assert not result.is_error, result.content[0].text
     (skipped,) = result.structured_content["skipped"]
     assert re.fullmatch(
@@ -450,11 +452,14 @@ async def test_a_fan_out_stops_at_the_calls_time_limit_and_says_what_it_skipped(
 
 async def test_a_fan_out_where_nothing_succeeded_is_an_error(api: Api) -> None:
     """Pinned bug: every project failed and the answer was 'isError: false, 0 of 0 task(s)'."""
-    result, elapsed = await timed_search(api, {"delay": 5, "count": 100}, call_timeout=1.0)
-    assert elapsed < 1.0
+    # The search covers the projects and the personal tasks: both are slow.
+    slow = ("list_project_tasks", "list_tasks")
+    result, elapsed = await timed_search(api, {"delay": 5, "count": 100}, slow, call_timeout=1.0)
+    assert elapsed < 1.3  # the limit, plus scheduling latency on a loaded machine
     assert result.is_error
     text = result.content[0].text
-    assert text.startswith("Could not read any of the 5 project(s) in scope:\n- 5 projects (1, 2, 3, 4, 5): ")
+    assert text.startswith("Could not read any of the 5 project(s) in scope:\n- personal tasks: ")
+    assert "\n- 5 projects (1, 2, 3, 4, 5): " in text
     assert "the call's time limit of 1 s (ASTRAVUE_CALL_TIMEOUT)" in text
 
 

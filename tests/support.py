@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from typing import Any
@@ -61,6 +62,13 @@ def tcp_client(api_url: str, **settings: object) -> Client:
         "rate_limit": 100_000,
     } | settings
     return Client(build_server(load_settings({}, **options).sandboxed(api_url)))
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:

@@ -21,6 +21,8 @@ from tests.oidc import Browser
 
 pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
+MODES = ["legacy", "auto"]
+"""The initialize handshake (2025-11-25), and what the SDK's client negotiates by default (2026-07-28)."""
 
 
 class Person:
@@ -45,9 +47,11 @@ async def stored_login(settings: Settings) -> None:
             await anyio.sleep(0.05)
 
 
-async def test_a_client_that_opens_urls_gets_a_sign_in_and_the_next_call_works(settings: Settings) -> None:
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_opens_urls_gets_a_sign_in_and_the_next_call_works(settings: Settings, mode: str) -> None:
     person = Person()
-    async with Client(build_server(settings), mode="legacy", elicitation_callback=person) as client:
+    async with Client(build_server(settings), mode=mode, elicitation_callback=person) as client:
+        assert client.session.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         first = await client.call_tool(TOOL, {})
         assert first.is_error and first.content[0].text == OPENED
         assert len(person.asked) == 1 and person.asked[0].mode == "url"
@@ -61,9 +65,12 @@ async def test_a_client_that_opens_urls_gets_a_sign_in_and_the_next_call_works(s
     assert len(person.asked) == 1
 
 
-async def test_a_declined_sign_in_says_how_to_log_in_and_leaves_nothing_listening(settings: Settings) -> None:
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_declined_sign_in_says_how_to_log_in_and_leaves_nothing_listening(
+    settings: Settings, mode: str
+) -> None:
     person = Person(accept=False)
-    async with Client(build_server(settings), mode="legacy", elicitation_callback=person) as client:
+    async with Client(build_server(settings), mode=mode, elicitation_callback=person) as client:
         result = await client.call_tool(TOOL, {})
         assert result.content[0].text == DECLINED
         # The callback port is free again: a terminal login can use it.

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import anyio
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from astravue_mcp.api.limits import CallScope, call_scope, session_of
+from astravue_mcp.elicitation import InputRequired
 from astravue_mcp.errors import AstravueError, AuthError
 from astravue_mcp.state import state_of
 from astravue_mcp.tools import TOOLSETS
@@ -171,7 +172,7 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]], type[Out]]:
+def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult | InputRequiredResult]], type[Out]]:
     """Wrap a tool function: same parameters, result as CallToolResult; also returns its output model.
 
     The wrapper is published as returning a bare ``CallToolResult``, so the SDK derives no output
@@ -183,7 +184,7 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
     output = signature.return_annotation
 
     @functools.wraps(spec.fn)
-    async def run(**kwargs: Any) -> CallToolResult:
+    async def run(**kwargs: Any) -> CallToolResult | InputRequiredResult:
         ctx = kwargs.get("ctx")
         if ctx is None:
             return await attempt(**kwargs)
@@ -195,14 +196,17 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult]
         # Only what does not wait on the API (it is cut to the limit already) can get here.
         return await failed(ctx, spec.name, f"Not finished: {scope.limit_text} was reached. Try a narrower request.")
 
-    async def attempt(**kwargs: Any) -> CallToolResult:
+    async def attempt(**kwargs: Any) -> CallToolResult | InputRequiredResult:
         try:
-            result: Out = await spec.fn(**kwargs)
-        except AuthError as exc:
-            # No usable login: a client that can open a URL gets a sign-in offer instead of a dead end.
-            ctx = kwargs.get("ctx")
-            offered = await state_of(ctx).offer_login(ctx) if ctx is not None else None
-            return await failed(ctx, spec.name, offered or str(exc))
+            try:
+                result: Out = await spec.fn(**kwargs)
+            except AuthError as exc:
+                # No usable login: a client that can open a URL gets a sign-in offer instead of a dead end.
+                ctx = kwargs.get("ctx")
+                offered = await state_of(ctx).offer_login(ctx) if ctx is not None else None
+                return await failed(ctx, spec.name, offered or str(exc))
+        except InputRequired as question:  # 2026-07-28: the person is asked; the client calls again
+            return question.result
         except AstravueError as exc:
             return await failed(kwargs.get("ctx"), spec.name, str(exc))
         except ValidationError as exc:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import Context
-from mcp.shared.exceptions import NoBackChannelError
 from pydantic import BaseModel, Field
 
 from astravue_mcp.api.limits import current_call
+from astravue_mcp.elicitation import CannotAsk, accepted, ask_form, can_ask
 from astravue_mcp.errors import NotConfirmed
 from astravue_mcp.state import state_of
 
@@ -28,18 +28,18 @@ class Confirmation(BaseModel):
 async def confirm(ctx: Context, what: str) -> None:
     """Ask the person before a delete or bulk change, when their client can show a form.
 
-    Without form elicitation the call proceeds: the tool's destructiveHint already told the client.
+    A client that declares no form elicitation is not asked: the tool's destructiveHint already
+    told it. A client that declares it is always asked (on 2026-07-28 across two rounds of the
+    call), and the change is refused when the question cannot be put.
     """
-    caps = ctx.client_capabilities
-    if caps is None or caps.elicitation is None:
+    if not can_ask(ctx):
         return
     try:
-        result = await ctx.elicit(f"Confirm: {what}?", Confirmation)
-    except NoBackChannelError:
-        # A 2026-07-28 connection without a way to ask mid-call: same as a client without forms.
-        return
+        answer = await ask_form(ctx, "confirm", f"Confirm: {what}?", Confirmation)
+    except CannotAsk:
+        raise NotConfirmed(f"Not done: the confirmation could not be asked ({what}). Try again.") from None
     scope = current_call()
     if scope is not None:
         scope.restart()  # the limit counts the server's work, not the time a person takes to answer
-    if result.action != "accept" or not result.data.confirm:
+    if not accepted(answer, "confirm"):
         raise NotConfirmed(f"Not done: the person did not confirm ({what}).")

@@ -1,0 +1,177 @@
+"""Protocol correctness on every revision a client may speak (2024-11-05 ... 2025-11-25, and 2026-07-28).
+
+Through the SDK's client where it shows what a client sees, and raw JSON-RPC over the real
+process (``tests/wire.py``) where the SDK's client hides the wire or cannot speak an older revision.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
+from pydantic import BaseModel, Field
+
+from astravue_mcp import elicitation
+from astravue_mcp.config import load_settings
+from astravue_mcp.sandbox import create_app
+from astravue_mcp.server import build_server
+from astravue_mcp.tools.request import Confirmation
+from tests import wire
+
+DATED = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+"""The revisions negotiated by the initialize handshake (the SDK's client always proposes the newest)."""
+MODERN = "2026-07-28"
+MISSING = {"space_id": 99}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_deprecations() -> Iterator[None]:
+    # logging/setLevel and resources/subscribe are deprecated in 2026-07-28 and tested here on purpose.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        yield
+
+
+def log_messages(received: list[Any]) -> list[types.LoggingMessageNotificationParams]:
+    return [m for m in received if isinstance(m, types.LoggingMessageNotificationParams)]
+
+
+# ------------------------------------------------------------------ elicitation, per revision and transport
+
+
+def decline(request: dict[str, Any]) -> dict[str, Any]:
+    assert request["method"] == "elicitation/create"
+    return {"action": "decline"}
+
+
+def accept(request: dict[str, Any]) -> dict[str, Any]:
+    assert request["method"] == "elicitation/create"
+    assert request["params"]["requestedSchema"]["properties"]["confirm"]["type"] == "boolean"
+    return {"action": "accept", "content": {"confirm": True}}
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[wire.HttpServer]:
+    server = wire.HttpServer()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("revision", DATED)
+def test_a_delete_is_confirmed_on_every_dated_revision(revision: str, transport: str, request: Any) -> None:
+    """Elicitation exists from 2025-06-18 on; a client on an older revision cannot be asked."""
+    peer = wire.StdioPeer() if transport == "stdio" else wire.HttpPeer(request.getfixturevalue("http_server").url)
+    can_ask = revision >= "2025-06-18"
+    # Each revision deletes a task of its own from the shared HTTP server's sandbox.
+    task = {"task_id": 8 + DATED.index(revision), "space_id": 1, "project_id": 1}
+    try:
+        init = peer.initialize(revision, {"elicitation": {}} if can_ask else {})
+        assert init["result"]["protocolVersion"] == revision
+        if can_ask:
+            refused = peer.call("astravue_delete_task", task, decline)
+            assert refused["isError"] is True and refused["content"][0]["text"].startswith("Not done: the person")
+            assert not peer.call("astravue_get_task", task).get("isError")
+        done = peer.call("astravue_delete_task", task, accept)
+        assert not done.get("isError"), done
+        asked = [m for m in peer.received if m.get("method") == "elicitation/create"]
+        assert len(asked) == (2 if can_ask else 0)
+        assert peer.call("astravue_get_task", task)["isError"] is True
+    finally:
+        peer.close()
+
+
+class Person:
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self.asked: list[types.ElicitRequestParams] = []
+
+    async def __call__(self, context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.asked.append(params)
+        content = {"confirm": True} if self.action == "accept" else None
+        return types.ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_delete_is_confirmed_across_rounds_on_2026(transport: str, request: Any) -> None:
+    target: Any = (
+        StdioServerParameters(command=wire.SERVER[0], args=wire.SERVER[1:], env=wire.env())
+        if transport == "stdio"
+        else request.getfixturevalue("http_server").url
+    )
+    task = {"task_id": 12, "space_id": 1, "project_id": 1}
+    for action, deleted in (("decline", False), ("accept", True)):
+        person = Person(action)
+        async with Client(target, mode=MODERN, elicitation_callback=person) as client:
+            result = await client.call_tool("astravue_delete_task", task)
+            assert result.is_error is not deleted, result.content
+            assert [q.message for q in person.asked] == ["Confirm: delete task 12 in project 1?"]
+            assert (await client.call_tool("astravue_get_task", task)).is_error is deleted
+
+
+@pytest.mark.anyio
+async def test_on_2026_a_delete_waits_for_the_answer_instead_of_proceeding() -> None:
+    """The first round only asks: the task is still there while the person is being asked."""
+    app = create_app()
+    store = app.state.sandbox
+    settings = load_settings({}).sandboxed("http://sandbox.astravue.local")
+    server = build_server(settings, transport=httpx2.ASGITransport(app=app))
+    present_when_asked: list[bool] = []
+
+    async def person(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        present_when_asked.append(12 in store.tasks)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(server, elicitation_callback=person) as client:
+        assert client.session.protocol_version == MODERN
+        result = await client.call_tool("astravue_delete_task", {"task_id": 12, "space_id": 1, "project_id": 1})
+        assert not result.is_error, result.content
+    assert present_when_asked == [True] and 12 not in store.tasks
+
+
+class Org(BaseModel):
+    org: str = Field(description="Organization")
+
+
+def two_questions() -> MCPServer:
+    """A server whose tool asks twice in one call, as an engine choosing an org and then confirming would."""
+    server = MCPServer("two-questions")
+
+    @server.tool()
+    async def pick_and_confirm(ctx: Context) -> types.CallToolResult | types.InputRequiredResult:
+        try:
+            org = await elicitation.ask_form(ctx, "org", "Which organization?", Org)
+            confirmed = await elicitation.ask_form(ctx, "confirm", f"Confirm: use {org.content}?", Confirmation)
+        except elicitation.InputRequired as question:  # what the tool wrapper does for every catalogue tool
+            return question.result
+        text = f"{org.content} {elicitation.accepted(confirmed, 'confirm')}"
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+
+    return server
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+async def test_one_call_can_ask_several_questions_on_every_revision(mode: str) -> None:
+    asked: list[str] = []
+
+    async def person(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        content = {"org": "acme"} if params.message.startswith("Which") else {"confirm": True}
+        return types.ElicitResult(action="accept", content=content)
+
+    async with Client(two_questions(), mode=mode, elicitation_callback=person) as client:
+        result = await client.call_tool("pick_and_confirm", {})
+    assert not result.is_error, result.content
+    assert result.content[0].text == "{'org': 'acme'} True"
+    # Each question is asked once: the first answer rides the state into the round that asks the second.
+    assert asked == ["Which organization?", "Confirm: use {'org': 'acme'}?"]

@@ -26,15 +26,8 @@ from astravue_mcp import surface
 from astravue_mcp.config import Settings, SettingsError, listed
 from astravue_mcp.schemas import compact_schema, output_schema
 from astravue_mcp.surface import Published
-from astravue_mcp.tools import AREAS, DEFAULT_TOOLSETS, TOOLSETS
-from astravue_mcp.tools.registry import REGISTRY, ToolSpec, as_mcp_tool, describe
-
-
-def load_specs() -> dict[str, ToolSpec]:
-    """Every declared tool by name, in declaration order (imports every area module)."""
-    for area in AREAS:
-        import_module(f"astravue_mcp.tools.{area}")
-    return REGISTRY
+from astravue_mcp.tools import DEFAULT_TOOLSETS, TOOLSETS
+from astravue_mcp.tools.registry import REGISTRY, ToolSpec, as_mcp_tool, describe, load_specs
 
 
 def toolset_of(name: str) -> str:
@@ -127,6 +120,7 @@ class Catalogue:
         names = {published.name for published in chosen}
         return cls(chosen, {tool.name: tool for tool, _ in everything if tool.name in names})
 
+    @property
     def names(self) -> set[str]:
         return {p.name for p in self.published}
 

@@ -22,6 +22,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from pydantic import Field
 
 from astravue_mcp.errors import AstravueError, InvalidArguments
+from astravue_mcp.resources import SUGGESTERS
 from astravue_mcp.state import state_of
 
 if TYPE_CHECKING:
@@ -385,8 +386,6 @@ async def normalise(client: AstravueClient, arguments: dict[str, str]) -> dict[s
 
 
 async def _resolve(client: AstravueClient, key: str, value: str, known: dict[str, str]) -> str:
-    from astravue_mcp.resources import SUGGESTERS  # deferred: resources imports this module (a cycle at import)
-
     if value.isdigit() and int(value) > 0:
         return value
     candidates = await SUGGESTERS[key](client, known)
@@ -404,8 +403,6 @@ async def _resolve(client: AstravueClient, key: str, value: str, known: dict[str
 
 
 async def _space_of(client: AstravueClient, project_id: int) -> str:
-    from astravue_mcp.resources import SUGGESTERS  # deferred: resources imports this module (a cycle at import)
-
     for space_id, _ in await SUGGESTERS["space_id"](client, {}):
         if any(pid == project_id for pid, _ in await SUGGESTERS["project_id"](client, {"space_id": str(space_id)})):
             return str(space_id)

@@ -22,11 +22,10 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
-from astravue_mcp.catalogue import load_specs
 from astravue_mcp.errors import AstravueError
 from astravue_mcp.identity import session_identity
 from astravue_mcp.state import state_of
-from astravue_mcp.tools.registry import with_note
+from astravue_mcp.tools.registry import load_specs, with_note
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient

@@ -1,24 +1,23 @@
 """Server assembly: ``build_server(settings)``, one pass from the settings to a ready MCP server.
 
-Settings -> the catalogue of tools they select -> the server -> its resources -> the prompts whose
-tools it publishes. Nothing here touches the network or the token store: the API client (and with
-it the login) is created on the first call that needs it, and tools are built on their first call,
-so the stdio server answers ``initialize`` and ``tools/list`` at once.
+Settings -> the catalogue of tools they select -> the server serving it (its lifespan holds the
+state tools reach) -> its resources -> the prompts whose tools it publishes. Nothing here touches
+the network or the token store: the API client (and with it the login) is created on the first call
+that needs it, and tools are built on their first call, so the stdio server answers ``initialize``
+and ``tools/list`` at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx2
 
 from astravue_mcp import __version__, prompts, resources, views
 from astravue_mcp.catalogue import Catalogue, CatalogueServer
 from astravue_mcp.config import SANDBOX_URL, Settings
-from astravue_mcp.state import AppState, ClientSource, LocalLogin
+from astravue_mcp.state import AppState, ClientSource, LocalLogin, lifespan
 
 INSTRUCTIONS = (
     "Astravue workspace: org > spaces > projects > tasks (plus personal tasks). Find ids with the list "
@@ -43,33 +42,21 @@ def build_server(
     ``client_for`` and memo are the caller's own); ``server_options`` go to the SDK's server
     (remote mode: the requestState keys every replica shares).
     """
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[AppState]:
-        async with anyio.create_task_group() as task_group:
-            state = app_state(settings, clients() if clients else LocalLogin(settings, transport), task_group)
-            try:
-                yield state
-            finally:
-                task_group.cancel_scope.cancel()
-                await state.aclose()
-
-    catalogue = Catalogue.for_settings(settings)
     server = CatalogueServer(
-        catalogue,
+        Catalogue.for_settings(settings),
         "astravue",
         title="Astravue",
         instructions=INSTRUCTIONS,
         version=__version__,
-        lifespan=lifespan,
+        lifespan=lifespan(settings, clients or (lambda: LocalLogin(settings, transport)), app_state),
         log_level=settings.log_level,
         middleware=[resources.bind_request],
         # The MCP Apps extension: the views' ui:// pages and the capability; their tools are in the catalogue.
         extensions=[views.apps()],
         **server_options,
     )
-    resources.register(server, catalogue.names())
-    prompts.register(server, catalogue.names())
+    resources.register(server, server.catalogue.names)
+    prompts.register(server, server.catalogue.names)
     return server
 
 

@@ -8,8 +8,12 @@ and per-session memos. Tools reach it only through :func:`state_of`, and their c
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import anyio
 
 from astravue_mcp.config import Settings
 
@@ -81,6 +85,24 @@ class AppState:
 
     async def aclose(self) -> None:
         await self.clients.aclose()
+
+
+def lifespan(
+    settings: Settings, clients: Callable[[], ClientSource], app_state: Callable[..., AppState] = AppState
+) -> Callable[[Any], AbstractAsyncContextManager[AppState]]:
+    """The server's lifespan: one state while it serves, with a task group for its background work."""
+
+    @asynccontextmanager
+    async def serve(_: Any) -> AsyncIterator[AppState]:
+        async with anyio.create_task_group() as task_group:
+            state = app_state(settings, clients(), task_group)
+            try:
+                yield state
+            finally:
+                task_group.cancel_scope.cancel()
+                await state.aclose()
+
+    return serve
 
 
 def state_of(ctx: Context) -> AppState:

@@ -21,7 +21,7 @@ t2 = clock()
 parser().parse_args(["serve"])
 server = build_server(load_settings())
 t3 = clock()
-from astravue_mcp.catalogue import load_specs  # noqa: E402
+from astravue_mcp.tools.registry import load_specs  # noqa: E402
 
 load_specs()
 t4 = clock()

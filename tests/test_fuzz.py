@@ -29,7 +29,7 @@ from mcp_types import INTERNAL_ERROR, ResourceTemplateReference
 
 from astravue_mcp.api import models
 from astravue_mcp.api.endpoints import ENDPOINTS
-from astravue_mcp.catalogue import load_specs
+from astravue_mcp.tools.registry import load_specs
 from tests.support import sandbox_client
 
 TOOLS = list(load_specs())

@@ -13,8 +13,7 @@ from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
-from astravue_mcp.catalogue import load_specs
-from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE, load_specs
 from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio

@@ -23,12 +23,13 @@ from astravue_mcp.sandbox import create_app
 from astravue_mcp.server import build_server, sandbox_server
 from astravue_mcp.state import LocalLogin
 from astravue_mcp.tools import TOOLSETS
+from astravue_mcp.tools.registry import load_specs
 from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio
 BYTES_PER_TOOL = 1000
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
-REGISTRY = catalogue.load_specs()  # for the checks below (servers themselves build tools only when called)
+REGISTRY = load_specs()  # for the checks below (servers themselves build tools only when called)
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
-from astravue_mcp.catalogue import load_specs
 from astravue_mcp.tools.insights import NewTask, TaskChange
-from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
+from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE, load_specs
 from astravue_mcp.tools.task_api import task_write
 from tests.support import call, error
 

@@ -1,8 +1,9 @@
 """Tools by API area: the area modules, the toolsets they are listed under, and their shared machinery.
 
-Importing this package is cheap and imports no area: the catalogue (``astravue_mcp.catalogue``)
-imports the modules named in :data:`AREAS` when it needs their tools. Every other module here is
-shared machinery (arguments, outputs, the scan engine, ...) that areas import, never an area itself.
+Importing this package is cheap and imports no area: ``registry.load_specs`` imports the modules
+named in :data:`AREAS` when every tool is needed (the catalogue, the resources' text mirrors).
+Every other module here is shared machinery (arguments, outputs, the scan engine, ...) that areas
+import, never an area itself.
 """
 
 AREAS = (

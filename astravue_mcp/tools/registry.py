@@ -16,6 +16,7 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -26,7 +27,7 @@ from astravue_mcp.api.limits import CallScope, call_scope, session_of
 from astravue_mcp.elicitation import InputRequired
 from astravue_mcp.errors import AstravueError, AuthError
 from astravue_mcp.state import state_of
-from astravue_mcp.tools import TOOLSETS
+from astravue_mcp.tools import AREAS, TOOLSETS
 
 log = logging.getLogger("astravue_mcp.tools")
 
@@ -89,6 +90,13 @@ def tool(
         return fn
 
     return decorator
+
+
+def load_specs() -> dict[str, ToolSpec]:
+    """Every declared tool by name, in declaration order (imports every area module)."""
+    for area in AREAS:
+        import_module(f"astravue_mcp.tools.{area}")
+    return REGISTRY
 
 
 class Out(BaseModel):

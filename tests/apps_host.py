@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 import jsonschema
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp.client import Client
-from mcp.client.extension import advertise
+from mcp.client.extension import ClientExtension, advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from astravue_mcp.config import load_settings
@@ -64,10 +64,14 @@ def ext_apps() -> ExtAppsSchema:
     return ExtAppsSchema()
 
 
+def renders_apps() -> ClientExtension:
+    """What a client that renders MCP Apps (Claude, VS Code) advertises."""
+    return advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
+
+
 def apps_client(server: Any = None, **settings: object) -> Client:
     """An in-memory client that says it renders MCP Apps, as Claude or VS Code do (on a fresh sandbox by default)."""
-    apps = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
-    return Client(server or sandbox_server(load_settings({}, **settings)), extensions=[apps])
+    return Client(server or sandbox_server(load_settings({}, **settings)), extensions=[renders_apps()])
 
 
 def csp_header(csp: dict[str, list[str]]) -> str:

@@ -211,11 +211,11 @@ async def connect(server_url: str, oauth: OAuthClient) -> AsyncIterator[Client]:
 
 
 @asynccontextmanager
-async def bearer_client(url: str, token: str) -> AsyncIterator[Client]:
-    """An MCP client that sends this bearer token as it is (no OAuth of its own)."""
+async def bearer_client(url: str, token: str, **options: Any) -> AsyncIterator[Client]:
+    """An MCP client that sends this bearer token as it is (no OAuth of its own); ``options`` go to Client."""
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
+        Client(streamable_http_client(url, http_client=http), **options) as client,
     ):
         yield client
 

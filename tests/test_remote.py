@@ -22,11 +22,13 @@ import httpx2
 import jwt
 import pytest
 import redis
+from mcp.server.apps import APP_MIME_TYPE
 
 from astravue_mcp.auth.store import TokenSet
 from astravue_mcp.remote.crypto import KeyRing
 from astravue_mcp.remote.grants import RECONNECT, user_key
 from astravue_mcp.remote.state import PREFIX
+from tests.apps_host import renders_apps
 from tests.oidc import CLIENT_SECRET, free_port
 from tests.redis_server import RedisServer
 from tests.remote_support import (
@@ -224,6 +226,25 @@ async def test_a_person_whose_astravue_login_is_gone_is_told_to_reconnect(realm:
     async with bearer_client(realm.server.mcp_url, tokens["access_token"]) as client:
         result = await client.call_tool("astravue_list_spaces", {})
     assert result.is_error and result.content[0].text == RECONNECT  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_interactive_views_work_for_each_person(realm: Realm) -> None:
+    maya, kenji = (ManualClient(realm.server).sign_in(Person(p))["access_token"] for p in (MAYA, KENJI))
+    url, apps = realm.server.mcp_url, renders_apps()
+    async with bearer_client(url, maya, extensions=[apps]) as as_maya, bearer_client(url, kenji) as as_kenji:
+        tool = next(t for t in (await as_maya.list_tools()).tools if t.name == "astravue_preview_my_tasks")
+        page = (await as_maya.read_resource(tool.meta["ui"]["resourceUri"])).contents[0]  # type: ignore[index]
+        assert page.mime_type == APP_MIME_TYPE and "ui/initialize" in page.text  # type: ignore[union-attr]
+        shown = await as_maya.call_tool("astravue_preview_my_tasks", {})
+        told = await as_kenji.call_tool("astravue_preview_my_tasks", {})
+        assert not shown.is_error and not told.is_error, (shown.content, told.content)
+        # Each person's own tasks; the client that renders the view gets a brief text, the other every task.
+        assert MAYA in shown.structured_content["who"] and KENJI in told.structured_content["who"]
+        assert "- id=" not in shown.content[0].text and "- id=" in told.content[0].text  # type: ignore[union-attr]
+        # The page's own refresh (an app-only tool) answers as the person too.
+        again = await structured(as_maya, "astravue_refresh_view", view="my-tasks", arguments={})
+        assert again["who"] == shown.structured_content["who"] and again["total"] == shown.structured_content["total"]
 
 
 def test_revocation_ends_our_tokens_and_the_upstream_grant(realm: Realm) -> None:

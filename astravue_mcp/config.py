@@ -96,6 +96,8 @@ class Settings(BaseModel):
     """Remote mode: seconds our access tokens live (clients renew them with their refresh token)."""
     remote_scopes: str = "astravue"
     """Remote mode: the scope our own access tokens carry and ``/mcp`` requires."""
+    orgs: str | None = None
+    """Remote mode: the organisations people choose between at first use, ``id`` or ``id=name``, comma-separated."""
     cimd_allow_private: bool = False
     """Remote mode, tests only: fetch Client ID Metadata Documents from loopback/private addresses."""
 
@@ -105,6 +107,24 @@ class Settings(BaseModel):
         # Each URL's own default is the example: an API address is the wrong hint for a redirect URI.
         assert info.field_name is not None
         return _url(value, cls.model_fields[info.field_name].default)
+
+    @field_validator("orgs")
+    @classmethod
+    def _check_orgs(cls, value: str | None) -> str | None:
+        for item in listed(value):
+            org = item.partition("=")[0].strip()
+            if not org.isdigit() or int(org) <= 0:
+                raise ValueError(f"{item!r} does not start with an organisation id: use e.g. 12345=Northwind,67890")
+        return value
+
+    @property
+    def org_choices(self) -> dict[int, str]:
+        """Remote mode: the organisations a person may work in (id: name), the default (``org_id``) first."""
+        choices = {self.org_id: str(self.org_id)} if self.org_id is not None else {}
+        for item in listed(self.orgs):
+            org, _, name = item.partition("=")
+            choices[int(org)] = name.strip() or org.strip()
+        return choices
 
     def model_post_init(self, context: Any, /) -> None:
         from astravue_mcp.redact import register_secret  # deferred: redact is not needed to read settings

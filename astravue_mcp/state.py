@@ -73,6 +73,10 @@ class AppState:
         del ctx  # one login per server in this mode; a multi-user server keeps one memo per caller
         return self.memo
 
+    async def ready(self, ctx: Context) -> None:
+        """Before a tool runs: what the caller must settle first (nothing here; a multi-user server asks for an org)."""
+        return None
+
     async def offer_login(self, ctx: Context) -> str | None:
         """After a tool found no usable stored login: offer a sign-in through the client, if it can show one."""
         if self.settings.access_token is not None or self.task_group is None:

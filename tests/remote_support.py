@@ -39,6 +39,7 @@ EXE = [sys.executable, "-m", "astravue_mcp"]
 UPSTREAM_TTL = 3
 """Seconds Astravue's (the provider's) access tokens live: refreshes happen inside a test."""
 MAYA = "maya.patel@northwind.example"  # sandbox user 1
+SOFIA = "sofia.rossi@northwind.example"  # sandbox user 3
 KENJI = "kenji.tanaka@northwind.example"  # sandbox user 4
 
 
@@ -74,11 +75,17 @@ class RemoteServer:
 class Upstream:
     """The provider (Astravue's Keycloak stand-in) and the sandbox API that trusts it."""
 
-    def __init__(self, callback_ports: list[int], access_ttl: int = UPSTREAM_TTL) -> None:
+    def __init__(
+        self, callback_ports: list[int], access_ttl: int = UPSTREAM_TTL, orgs: dict[int, list[str]] | None = None
+    ) -> None:
         self.provider = OidcProvider(
             node_or_skip(), [f"http://127.0.0.1:{p}/oauth/callback" for p in callback_ports], access_ttl=access_ttl
         )
-        self.api = SandboxServer(issuer=self.provider.issuer).start()
+        self.api = SandboxServer(issuer=self.provider.issuer, orgs=orgs).start()
+
+    def org_requests(self) -> dict[str, int]:
+        """API requests let into each organisation so far."""
+        return dict(httpx2.get(f"{self.api.url}/_sandbox/stats").json()["data"]["orgs"])
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -98,8 +105,10 @@ class Upstream:
 
 
 @contextmanager
-def upstream(callback_ports: list[int], access_ttl: int = UPSTREAM_TTL) -> Iterator[Upstream]:
-    running = Upstream(callback_ports, access_ttl)
+def upstream(
+    callback_ports: list[int], access_ttl: int = UPSTREAM_TTL, orgs: dict[int, list[str]] | None = None
+) -> Iterator[Upstream]:
+    running = Upstream(callback_ports, access_ttl, orgs)
     try:
         yield running
     finally:

@@ -26,10 +26,12 @@ def test_values_are_parsed_and_trailing_slash_dropped() -> None:
             "ASTRAVUE_ORG_ID": " 7 ",
             "ASTRAVUE_READ_ONLY": "yes",
             "ASTRAVUE_OFFLINE_ACCESS": "1",
+            "ASTRAVUE_ORGS": "12=Northwind Labs, 7=Northwind",
         }
     )
     assert settings.api_url == "http://127.0.0.1:8900"
     assert settings.org_id == 7
+    assert settings.org_choices == {7: "Northwind", 12: "Northwind Labs"}  # the default first
     assert settings.read_only is True
     assert settings.scopes == "openid profile email offline_access"
 
@@ -45,6 +47,7 @@ def test_values_are_parsed_and_trailing_slash_dropped() -> None:
         ),
         ({"ASTRAVUE_READ_ONLY": "maybe"}, "ASTRAVUE_READ_ONLY='maybe' is not a boolean"),
         ({"ASTRAVUE_TOKEN_STORE": "vault"}, "ASTRAVUE_TOKEN_STORE='vault' is invalid"),
+        ({"ASTRAVUE_ORGS": "7=Labs,Northwind"}, "ASTRAVUE_ORGS='7=Labs,Northwind' is invalid: 'Northwind' does not"),
     ],
 )
 def test_malformed_values_name_the_variable(env: dict[str, str], message: str) -> None:

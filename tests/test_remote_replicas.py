@@ -1,8 +1,9 @@
 """Two replicas of `serve --remote` (two processes, two loopback ports) sharing one real redis-server.
 
-Either replica answers any request: a sign-in started on one is finished on the other, calls
-alternate, 50 concurrent calls at the moment Astravue's token expires cause exactly one upstream
-refresh (one replica, one task), and every API request counts against one per-person budget.
+Either replica answers any request: a sign-in started on one is finished on the other, a question
+asked on one (2026-07-28: the organisation, with a sealed requestState) is answered on the other,
+calls alternate, 50 concurrent calls at the moment Astravue's token expires cause exactly one
+upstream refresh (one replica, one task), and every API request counts against one per-person budget.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx2
 import pytest
 import redis
 from mcp.client import Client
+from mcp_types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult
 
 from astravue_mcp.api.limits import BudgetSpent, CallScope
 from astravue_mcp.remote.grants import SharedBudget, user_key
@@ -24,7 +26,9 @@ from astravue_mcp.remote.state import PREFIX, RedisState
 from tests.oidc import free_port
 from tests.redis_server import RedisServer
 from tests.remote_support import (
+    KENJI,
     MAYA,
+    SOFIA,
     ManualClient,
     Person,
     RemoteServer,
@@ -35,6 +39,8 @@ from tests.remote_support import (
 )
 
 pytestmark = pytest.mark.replicas
+LABS = 7
+"""A second organisation the sandbox opens to Maya and Sofia (everyone opens the default, 1)."""
 UPSTREAM_TTL = 8
 """Long enough that the 50 calls finish within one token lifetime even on a loaded machine (a second
 expiry during the burst would rightly cause a second refresh)."""
@@ -52,8 +58,12 @@ class Pair:
 def pair(redis_server: RedisServer) -> Iterator[Pair]:
     ports = [free_port(), free_port()]
     public = f"http://127.0.0.1:{ports[0]}"  # what the load balancer would be; both replicas say it
-    with upstream(ports, access_ttl=UPSTREAM_TTL) as up:
-        env = up.env(ASTRAVUE_STATE_KEYS=state_keys(), ASTRAVUE_STATE_URL=redis_server.url.replace("/0", "/1"))
+    with upstream(ports, access_ttl=UPSTREAM_TTL, orgs={LABS: [MAYA, SOFIA]}) as up:
+        env = up.env(
+            ASTRAVUE_STATE_KEYS=state_keys(),
+            ASTRAVUE_STATE_URL=redis_server.url.replace("/0", "/1"),
+            ASTRAVUE_ORGS=f"{LABS}=Northwind Labs",
+        )
         one = RemoteServer(env, ports[0], public)
         try:
             two = RemoteServer(env, ports[1], public)
@@ -78,10 +88,32 @@ async def test_sign_in_across_replicas_then_one_upstream_refresh_for_50_concurre
     assert renewed.status_code == 200, renewed.text
     token = renewed.json()["access_token"]
 
-    async with bearer_client(pair.one.mcp_url, token) as a, bearer_client(pair.two.mcp_url, token) as b:
+    async with (
+        bearer_client(pair.one.mcp_url, token, elicitation_callback=unexpected) as a,
+        bearer_client(pair.two.mcp_url, token, elicitation_callback=unexpected) as b,
+    ):
+        # Maya opens two organisations: her first call, on replica one, asks which (2026-07-28: the question
+        # and a sealed requestState); she answers on replica two, which opens what replica one sealed.
+        asked = await a.session.call_tool("astravue_list_spaces", {}, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult) and asked.input_requests is not None, asked
+        question = asked.input_requests["organisation"].params
+        assert isinstance(question, ElicitRequestFormParams)
+        options = question.requested_schema["properties"]["organisation"]["oneOf"]
+        assert options == [{"const": "1", "title": "1"}, {"const": "7", "title": "Northwind Labs (7)"}]
+        before = pair.up.org_requests().get(str(LABS), 0)
+        answered = await b.session.call_tool(
+            "astravue_list_spaces",
+            {},
+            input_responses={"organisation": ElicitResult(action="accept", content={"organisation": str(LABS)})},
+            request_state=asked.request_state,
+            allow_input_required=True,
+        )
+        assert isinstance(answered, CallToolResult) and not answered.is_error, answered
+        # Settled for every replica: no more questions, and her calls go to her organisation.
         for replica in (a, b, a, b):  # alternating
             result = await replica.call_tool("astravue_list_spaces", {})
             assert not result.is_error, result.content
+        assert pair.up.org_requests()[str(LABS)] >= before + 5
 
         # Let Astravue's access token expire, then 50 calls at once, half on each replica.
         pair.up.provider.reset_stats()
@@ -106,6 +138,34 @@ async def test_sign_in_across_replicas_then_one_upstream_refresh_for_50_concurre
         int(store.get(k) or 0) for k in store.keys(f"{PREFIX}rate:{user_key(pair.up.provider.issuer + '#' + MAYA)}:*")
     )
     assert counted >= 54
+
+
+async def unexpected(context: object, params: object) -> ElicitResult:
+    raise AssertionError(f"the server asked mid-call: {params}")
+
+
+@pytest.mark.anyio
+async def test_no_question_for_one_organisation_nor_where_the_client_cannot_answer(pair: Pair) -> None:
+    store = redis.Redis.from_url(pair.redis_url)
+
+    def chosen(person: str) -> bytes | None:
+        return store.get(f"{PREFIX}org:{user_key(pair.up.provider.issuer + '#' + person)}")
+
+    # Kenji opens only the default organisation: it is his without a question, on any replica.
+    kenji = ManualClient(pair.one).sign_in(Person(KENJI))["access_token"]
+    async with bearer_client(pair.two.mcp_url, kenji, elicitation_callback=unexpected) as client:
+        result = await client.session.call_tool("astravue_list_spaces", {}, allow_input_required=True)
+    assert isinstance(result, CallToolResult) and not result.is_error, result
+    assert chosen(KENJI) == b"1"
+    # Sofia opens two, but over stateless HTTP a 2025 client has no way to answer mid-call: she works in
+    # the default, and is asked by the first client that can.
+    sofia = ManualClient(pair.two).sign_in(Person(SOFIA))["access_token"]
+    before = pair.up.org_requests()
+    async with bearer_client(pair.one.mcp_url, sofia, mode="legacy", elicitation_callback=unexpected) as client:
+        assert client.protocol_version == "2025-11-25"
+        assert not (await client.call_tool("astravue_list_spaces", {})).is_error
+    after = pair.up.org_requests()
+    assert chosen(SOFIA) is None and after["1"] >= before.get("1", 0) + 1
 
 
 def test_both_replicas_are_ready_with_redis(pair: Pair) -> None:

@@ -132,6 +132,16 @@ async def test_org_header_missing_malformed_or_foreign(app: Starlette) -> None:
         assert body["message"] == "Organisation 2 is not accessible with this token"
 
 
+async def test_more_organisations_open_only_to_their_members() -> None:
+    app = create_app(orgs={7: ["MAYA.patel@northwind.example"], 8: ["liam.oconnor@northwind.example"]})
+    async with client_for(app, {"Authorization": AUTH["Authorization"]}) as api:  # the token is Maya's
+        for org in ("1", "7", "7"):
+            assert await ok(api, "GET", "/v1/spaces", headers={"X-Org-Id": org})
+        body = await fails(api, "GET", "/v1/spaces", 403, headers={"X-Org-Id": "8"})
+        assert body["message"] == "Organisation 8 is not accessible with this token"
+        assert (await ok(api, "GET", "/_sandbox/stats"))["orgs"] == {"1": 1, "7": 2}
+
+
 async def test_unknown_route_and_method(api: httpx2.AsyncClient) -> None:
     body = await fails(api, "GET", "/v1/widgets", 404)
     assert body["message"] == "No route for GET /v1/widgets"
@@ -636,6 +646,7 @@ async def test_stats_count_every_request_and_reset_reseeds(api: httpx2.AsyncClie
         "total": 4,
         "operations": {"create_space": 1, "list_spaces": 1, "get_space": 2},
         "requests": {"POST /v1/spaces": 1, "GET /v1/spaces": 1, "GET /v1/spaces/1": 1, "GET /v1/spaces/77": 1},
+        "orgs": {"1": 3},  # the request with a wrong token was not let in
         "faults": 1,
     }
     await ok(api, "POST", "/_sandbox/faults", json={"status": 503})

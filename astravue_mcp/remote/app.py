@@ -44,6 +44,7 @@ from astravue_mcp.http_app import MAX_BODY
 from astravue_mcp.remote.checks import require_remote
 from astravue_mcp.remote.crypto import KeyRing
 from astravue_mcp.remote.grants import RECONNECT, Users
+from astravue_mcp.remote.orgs import settle_org
 from astravue_mcp.remote.provider import COOKIE, AstravueAuthProvider, Transaction
 from astravue_mcp.remote.state import StateUnavailable, open_state
 from astravue_mcp.state import AppState
@@ -76,6 +77,10 @@ class RemoteAppState(AppState):
     @memo.setter
     def memo(self, value: dict[str, Any]) -> None:
         pass  # the dataclass's own memo would be shared by everyone: each person has theirs in ``users``
+
+    async def ready(self, ctx: Any) -> None:
+        assert self.users is not None
+        await settle_org(ctx, self.users, self._person())
 
     async def offer_login(self, ctx: Any) -> str | None:
         return None  # people sign in through their MCP client's OAuth flow, never through a tool

@@ -27,7 +27,7 @@ from astravue_mcp.auth.manager import TokenManager
 from astravue_mcp.auth.renew import RENEW_DEADLINE, LoginUnavailable
 from astravue_mcp.auth.store import LOCK_TIMEOUT, StoreError, TokenSet
 from astravue_mcp.config import Settings
-from astravue_mcp.errors import AuthError
+from astravue_mcp.errors import ApiError, AuthError
 from astravue_mcp.remote.crypto import KeyRing, SealedValueError
 from astravue_mcp.remote.state import State, StateUnavailable
 
@@ -182,6 +182,12 @@ class PersonTokens(TokenManager):
             raise LoginUnavailable(f"Could not renew your Astravue login: {exc}. Try again.") from None
 
 
+def _bound(cache: OrderedDict[str, Any]) -> None:
+    """Drop the least recently used people beyond what a process keeps."""
+    while len(cache) > MAX_CACHED_USERS:
+        cache.popitem(last=False)
+
+
 RECONNECT = (
     "Your Astravue sign-in for this server has ended. Disconnect and reconnect this server in your MCP "
     "client (or remove and add it again) to sign in to Astravue again."
@@ -189,7 +195,11 @@ RECONNECT = (
 
 
 class Users:
-    """Per-person API clients for one process: their own token manager, org and rate budget."""
+    """Per-person API clients for one process: their own token manager, org and rate budget.
+
+    A person's organisation is the deployment's default (``ASTRAVUE_ORG_ID``) until they choose
+    another of ``ASTRAVUE_ORGS``; the choice is kept in the shared state, so every replica sees it.
+    """
 
     def __init__(
         self,
@@ -202,6 +212,8 @@ class Users:
         self.transport = SharedTransport(transport)
         self._clients: OrderedDict[str, AstravueClient] = OrderedDict()
         self._memos: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._orgs: OrderedDict[str, int] = OrderedDict()
+        """The organisations people chose, once read from the shared state."""
 
     def grant(self, user: str) -> GrantStore:
         return GrantStore(self.state, self.ring, user)
@@ -210,34 +222,90 @@ class Users:
         return PersonTokens(self.settings, self.grant(user), self.transport)
 
     def client_for(self, user: str) -> AstravueClient:
-        from astravue_mcp.api.client import AstravueClient  # deferred: ~60 ms with its models; only on a first call
-
         client = self._clients.get(user)
         if client is None:
-            client = AstravueClient(self.settings, auth=self.manager(user), transport=self.transport)
-            client.budget = SharedBudget(self.state, user, self.settings.rate_limit)  # type: ignore[assignment]
+            client = self._client(user, self.org_of(user), self.manager(user))
             self._clients[user] = client
-            while len(self._clients) > MAX_CACHED_USERS:
-                self._clients.popitem(last=False)  # its pool is the shared one: nothing to close
+            _bound(self._clients)  # its pool is the shared one: nothing to close
         else:
             self._clients.move_to_end(user)
         return client
+
+    def _client(self, user: str, org: int | None, auth: httpx2.Auth) -> AstravueClient:
+        from astravue_mcp.api.client import AstravueClient  # deferred: ~60 ms with its models; only on a first call
+
+        settings = self.settings if org == self.settings.org_id else self.settings.model_copy(update={"org_id": org})
+        client = AstravueClient(settings, auth=auth, transport=self.transport)
+        client.budget = SharedBudget(self.state, user, self.settings.rate_limit)  # type: ignore[assignment]
+        return client
+
+    # ------------------------------------------------------------ the person's organisation
+    def org_of(self, user: str) -> int | None:
+        """The organisation the person works in: their choice, else the deployment's default."""
+        return self._orgs.get(user, self.settings.org_id)
+
+    def has_chosen(self, user: str) -> bool:
+        """Whether nothing is left to choose: one organisation in the deployment, or the person chose."""
+        return len(self.settings.org_choices) <= 1 or user in self._orgs
+
+    async def choose(self, user: str, org: int) -> None:
+        """Keep the person's organisation in the shared state; their client and memo start afresh in it."""
+        await self.state.set(f"org:{user_key(user)}", str(org).encode())
+        self._remember(user, org)
+
+    def _remember(self, user: str, org: int) -> None:
+        from astravue_mcp.identity import IDENTITY_KEY  # deferred: identity, on a first request
+
+        changed = self.org_of(user) != org
+        self._orgs[user] = org
+        self._orgs.move_to_end(user)
+        _bound(self._orgs)
+        if not changed:
+            return
+        client = self._clients.get(user)
+        if client is not None and client.auth is not None:  # the same login (one refresh at a time), another org
+            self._clients[user] = self._client(user, org, client.auth)
+        memo = self._memos.get(user)
+        if memo is not None:  # what was learnt in another organisation does not hold here; who they are does
+            self._memos[user] = {k: v for k, v in memo.items() if k == IDENTITY_KEY}
+
+    async def _load_org(self, user: str) -> None:
+        if self.has_chosen(user):
+            return
+        stored = await self.state.get(f"org:{user_key(user)}")
+        if stored is not None and stored.decode().isdigit() and int(stored) in self.settings.org_choices:
+            self._remember(user, int(stored))
+
+    async def open_orgs(self, user: str) -> list[int]:
+        """The deployment's organisations this person's account can open (one request to each)."""
+        auth = self.client_for(user).auth
+        assert auth is not None
+        found = []
+        for org in self.settings.org_choices:
+            async with self._client(user, org, auth) as probe:
+                try:
+                    await probe.call("list_spaces")
+                except ApiError as exc:
+                    if exc.status == 403:
+                        continue  # not a member; any other failure leaves the choice open
+            found.append(org)
+        return found
 
     def memo_for(self, user: str) -> dict[str, Any]:
         """The person's memo (the engines' per-session answers, such as who "me" is)."""
         memo = self._memos.get(user)
         if memo is None:
             memo = self._memos[user] = {}
-            while len(self._memos) > MAX_CACHED_USERS:
-                self._memos.popitem(last=False)
+            _bound(self._memos)
         else:
             self._memos.move_to_end(user)
         return memo
 
     async def prepare(self, user: str) -> None:
-        """Before a request: the person's identity in their memo, from the claims of their Astravue login."""
+        """Before a request: the person's organisation, and their identity (from their login's claims) in their memo."""
         from astravue_mcp.identity import IDENTITY_KEY, Identity  # deferred: identity, on a first request
 
+        await self._load_org(user)
         memo = self.memo_for(user)
         if IDENTITY_KEY not in memo:
             tokens = await self.grant(user).read()
@@ -246,6 +314,7 @@ class Users:
     def forget(self, user: str) -> None:
         self._clients.pop(user, None)
         self._memos.pop(user, None)
+        self._orgs.pop(user, None)
 
     def refreshes(self) -> int:
         """Upstream refreshes done by this process (diagnostics, bench)."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import anyio
@@ -104,13 +104,20 @@ class SandboxApi:
     """What every API request goes through, in order: stats, latency, auth, org, fault, handler."""
 
     def __init__(
-        self, store: Store, verifier: TokenVerifier, faults: Faults | None, stats: Stats, latency: float
+        self,
+        store: Store,
+        verifier: TokenVerifier,
+        faults: Faults | None,
+        stats: Stats,
+        latency: float,
+        orgs: Mapping[int, Collection[str]] | None = None,
     ) -> None:
         self.store = store
         self.verifier = verifier
         self.faults = faults
         self.stats = stats
         self.latency = latency
+        self.members = {org: {e.casefold() for e in emails} for org, emails in (orgs or {}).items()}
 
     def endpoint(self, operation: str) -> Handler:
         handler = HANDLERS[operation]
@@ -163,15 +170,20 @@ class SandboxApi:
             raise SandboxError(
                 400, f"The {ORG_HEADER} header must be an integer", [(ORG_HEADER, f"must be an integer (got {raw!r})")]
             ) from None
-        if org != self.store.tenant_id:
+        if org != self.store.tenant_id and self._email(claims) not in self.members.get(org, ()):
             raise SandboxError(403, f"Organisation {org} is not accessible with this token")
+        self.stats.orgs[org] += 1
         return self._user_for(claims)
+
+    @staticmethod
+    def _email(claims: dict[str, Any]) -> str:
+        return str(claims.get("email") or claims.get("preferred_username") or "").casefold()
 
     def _user_for(self, claims: dict[str, Any]) -> int:
         # A JWT whose email (or an email-shaped preferred_username, as Keycloak access tokens
         # carry) matches a seeded user acts as that user; any other caller is the seed's current
         # user, so an identity provider needs no sandbox-specific accounts.
-        email = str(claims.get("email") or claims.get("preferred_username") or "").casefold()
+        email = self._email(claims)
         match = next((u.user_id for u in self.store.users.values() if (u.email or "").casefold() == email), None)
         return match if email and match is not None else self.store.current_user_id
 
@@ -258,20 +270,26 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    *, issuer: str | None = None, latency_ms: float = 0, admin: bool = True, audience: str | None = None
+    *,
+    issuer: str | None = None,
+    latency_ms: float = 0,
+    admin: bool = True,
+    audience: str | None = None,
+    orgs: Mapping[int, Collection[str]] | None = None,
 ) -> Starlette:
     """The sandbox app. ``app.state.sandbox`` is its :class:`Store` (also ``.faults``, ``.stats``).
 
     ``issuer``: validate JWTs from this OpenID issuer instead of accepting ``SANDBOX_TOKEN``;
     ``audience``: also require this ``aud``; ``latency_ms``: added to every API request;
-    ``admin``: expose ``/_sandbox/*`` and honour ``X-Sandbox-Fault``.
+    ``admin``: expose ``/_sandbox/*`` and honour ``X-Sandbox-Fault``; ``orgs``: more organisation
+    ids, each open only to these emails (they serve the same data; the stats count requests per org).
     """
     missing = set(ENDPOINTS) - set(HANDLERS)
     if missing:
         raise RuntimeError(f"sandbox has no handler for: {', '.join(sorted(missing))}")
     store, faults, stats = Store(), Faults(), Stats()
     verifier: TokenVerifier = OidcVerifier(issuer, audience) if issuer else StaticToken(SANDBOX_TOKEN, SANDBOX_IDENTITY)
-    api = SandboxApi(store, verifier, faults if admin else None, stats, latency_ms / 1000)
+    api = SandboxApi(store, verifier, faults if admin else None, stats, latency_ms / 1000, orgs)
     routes: list[BaseRoute] = [
         Route(ep.path, api.endpoint(name), methods=[ep.method], name=name) for name, ep in ENDPOINTS.items()
     ]

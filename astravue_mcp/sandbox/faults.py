@@ -114,6 +114,8 @@ class Stats:
     def __init__(self) -> None:
         self.operations: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
+        self.orgs: Counter[int] = Counter()
+        """Requests let into each organisation (``X-Org-Id``)."""
         self.faults = 0
 
     def count(self, operation: str, method: str, path: str) -> None:
@@ -123,6 +125,7 @@ class Stats:
     def clear(self) -> None:
         self.operations.clear()
         self.requests.clear()
+        self.orgs.clear()
         self.faults = 0
 
     def snapshot(self) -> dict[str, Any]:
@@ -130,6 +133,7 @@ class Stats:
             "total": sum(self.operations.values()),
             "operations": dict(self.operations),
             "requests": dict(self.requests),
+            "orgs": {str(org): n for org, n in self.orgs.items()},
             "faults": self.faults,
         }
 

@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Collection, Mapping
 from types import TracebackType
 
 import anyio
@@ -59,8 +60,9 @@ class SandboxServer:
         issuer: str | None = None,
         latency_ms: float = 0,
         admin: bool = True,
+        orgs: Mapping[int, Collection[str]] | None = None,
     ) -> None:
-        self.app = app or create_app(issuer=issuer, latency_ms=latency_ms, admin=admin)
+        self.app = app or create_app(issuer=issuer, latency_ms=latency_ms, admin=admin, orgs=orgs)
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None

@@ -207,6 +207,8 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult 
     async def attempt(**kwargs: Any) -> CallToolResult | InputRequiredResult:
         try:
             try:
+                if "ctx" in kwargs:
+                    await state_of(kwargs["ctx"]).ready(kwargs["ctx"])
                 result: Out = await spec.fn(**kwargs)
             except AuthError as exc:
                 # No usable login: a client that can open a URL gets a sign-in offer instead of a dead end.

@@ -45,13 +45,13 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
             lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
             fanout.report,
         ),
+        ("answer_bytes", "7. answer bytes", answer_bytes.run, answer_bytes.report),
         (
             "remote",
-            "7. remote mode",
+            "8. remote mode",
             lambda: remote.run(people=10 if quick else 100, rounds=30 if quick else 300),
             remote.report,
         ),
-        ("answer_bytes", "8. answer bytes", answer_bytes.run, answer_bytes.report),
     ]
 
 

@@ -143,22 +143,29 @@ async def test_my_tasks_are_the_logins_open_tasks_grouped_by_due() -> None:
     assert not any(t.get("overdue") for g in data["groups"] if g["key"] != "overdue" for t in g["items"])
 
 
-def test_me_without_an_identity_is_the_owner_of_the_personal_tasks_or_nobody() -> None:
+def test_my_tasks_find_me_as_the_owner_filters_do_and_say_how() -> None:
     from astravue_mcp.api import models
-    from astravue_mcp.tools.views import _identify  # here: importing an area module at collection reorders tools
+    from astravue_mcp.tools.directory import Directory
+    from astravue_mcp.tools.views import _whose  # here: importing an area module at collection reorders tools
 
     maya = {"userId": 1, "firstName": "Maya", "lastName": "Patel", "email": "maya@x.example"}
     liam = {"userId": 2, "firstName": "Liam", "lastName": "Moss"}
-    tasks = [
-        models.Task.model_validate({"taskId": i, "owners": owners}) for i, owners in ((1, [maya]), (2, [maya, liam]))
+    personal = [
+        models.Task.model_validate({"taskId": i, "owners": owners, "createdBy": maya})
+        for i, owners in ((1, [maya]), (2, [maya, liam]))
     ]
-    me = _identify(None, tasks)
-    assert me.name == "Maya Patel" and "owner of your personal tasks" in me.basis
-    assert me.is_me is not None and me.is_me(models.User.model_validate(maya))
-    nobody = _identify(None, [])
-    assert nobody.is_me is None and nobody.basis.startswith("Only your personal tasks")
-    by_name = _identify(Identity(name="Liam Moss"), tasks)
-    assert by_name.is_me is not None and by_name.is_me(models.User.model_validate(liam)) and "by name" in by_name.basis
+
+    def whose(identity: Identity | None, tasks: list[models.Task]) -> tuple[str | None, str]:
+        return _whose(Directory.from_tasks([], tasks, identity))
+
+    who, basis = whose(None, personal)
+    assert who == "Maya Patel" and "creator of your personal tasks" in basis
+    who, basis = whose(None, [])
+    assert who is None and basis.startswith("Only your personal tasks")
+    who, basis = whose(Identity(name="Liam Moss"), personal)
+    assert who == "Liam Moss" and "by name" in basis
+    who, basis = whose(Identity(name="Someone", email="MAYA@x.example"), personal)
+    assert who == "Someone" and "maya@x.example (the login's email)" in basis  # named as the login names them
 
 
 async def test_project_overview_counts_agree_with_the_other_tools() -> None:

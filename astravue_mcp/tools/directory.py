@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from astravue_mcp.api import models
 from astravue_mcp.errors import AstravueError, InvalidArguments
@@ -34,6 +34,8 @@ MEMO_KEY = "people"
 ME = "me"
 MAX_LISTED = 12
 """Candidates an error lists before saying how many more there are."""
+MeBy = Literal["email", "name", "personal tasks"]
+"""What picked out "me": the login's email, its name, or being the creator of the personal tasks."""
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Directory:
     people: dict[int, Person] = field(default_factory=dict)
     identity: Identity | None = None
     me: Person | None = None
+    me_by: MeBy | None = None
     statuses: dict[int | None, list[str]] = field(default_factory=dict)
     """Status labels seen per project (None: personal tasks), in first-seen order."""
     priorities: list[str] = field(default_factory=list)
@@ -82,7 +85,7 @@ class Directory:
                 found._see(editor)
             found._label(task)
         creators = {u.user_id for u in map(_user, (t.created_by for t in personal)) if u is not None}
-        found.me = found._match(identity, creators)
+        found.me, found.me_by = found._match(identity, creators)
         return found
 
     def _see(self, user: models.User) -> Person:
@@ -102,20 +105,20 @@ class Directory:
         if label and label not in self.priorities:
             self.priorities.append(label)
 
-    def _match(self, identity: Identity | None, creators: set[int]) -> Person | None:
+    def _match(self, identity: Identity | None, creators: set[int]) -> tuple[Person | None, MeBy | None]:
         if identity is not None and identity.email:
             email = identity.email.casefold()
             by_email = [p for p in self.people.values() if p.email and p.email.casefold() == email]
             if len(by_email) == 1:
-                return by_email[0]
+                return by_email[0], "email"
         if identity is not None and identity.name:
             by_name = [p for p in self.people.values() if p.name.casefold() == identity.name.casefold()]
             if len(by_name) == 1:
-                return by_name[0]
+                return by_name[0], "name"
         if len(creators) == 1:
             # Only your own personal tasks are listed, so their single creator is you.
-            return self.people.get(next(iter(creators)))
-        return None
+            return self.people.get(next(iter(creators))), "personal tasks"
+        return None, None
 
     def labels_text(self) -> str:
         """The status labels each project's tasks use and the priority labels, for ``astravue://labels``."""

@@ -34,7 +34,7 @@ from astravue_mcp.tools.args import (
 )
 from astravue_mcp.tools.bulk import MAX_BULK, BulkOut, run_bulk
 from astravue_mcp.tools.directory import owner_filter, resolve_owners
-from astravue_mcp.tools.outputs import is_done, is_overdue
+from astravue_mcp.tools.outputs import by_due, is_done, is_overdue
 from astravue_mcp.tools.registry import Out, tool
 from astravue_mcp.tools.request import api, confirm
 from astravue_mcp.tools.scan import Filters, FoundTask, TaskHits, found_out, hits, scan, whole_day
@@ -72,10 +72,6 @@ def _order(task: models.Task) -> tuple[int, int, int]:
     return task.space_id or 0, task.project_id or 0, task.task_id
 
 
-def _by_due(task: models.Task) -> tuple[datetime, int]:
-    return task.due_date or datetime.max.replace(tzinfo=UTC), task.task_id
-
-
 # ---------------------------------------------------------------- read tools
 @tool("insights", "Find tasks", "read")
 async def find_tasks(
@@ -110,7 +106,7 @@ async def list_overdue_tasks(
     now = datetime.now(UTC)
     owner = await owner_filter(ctx, None, mine)
     result = await scan(ctx, Filters(owner_id=owner, due_to=now, open_only=True), space_id, project_id)
-    late = sorted((t for t in result.tasks if is_overdue(t, now)), key=_by_due)
+    late = sorted((t for t in result.tasks if is_overdue(t, now)), key=by_due)
     items = [OverdueTask(**found_out(t).model_dump(), days_overdue=(now - t.due_date).days) for t in late if t.due_date]
     return hits(items, result, limit)
 
@@ -131,7 +127,7 @@ async def list_scheduled_tasks(
     end = whole_day(due_to or today + timedelta(days=SCHEDULE_DAYS))
     owner = await owner_filter(ctx, None, mine)
     result = await scan(ctx, Filters(owner_id=owner, due_from=start, due_to=end, open_only=True), space_id, project_id)
-    return hits([found_out(t) for t in sorted(result.tasks, key=_by_due)], result, limit)
+    return hits([found_out(t) for t in sorted(result.tasks, key=by_due)], result, limit)
 
 
 def _count(tasks: list[models.Task], now: datetime) -> dict[str, int]:

@@ -91,6 +91,11 @@ def is_overdue(task: models.Task, now: datetime | None = None) -> bool:
     return task.due_date is not None and task.due_date < (now or datetime.now(UTC)) and not is_done(task)
 
 
+def by_due(task: models.Task) -> tuple[datetime, int]:
+    """Sort key: soonest due first, tasks without a due date last; ties by id."""
+    return task.due_date or datetime.max.replace(tzinfo=UTC), task.task_id
+
+
 def _task_fields(task: models.Task) -> dict[str, Any]:
     return dict(
         id=task.task_id,

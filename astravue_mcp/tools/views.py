@@ -11,8 +11,6 @@ model), which validate every argument and go through the same client, rate budge
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -23,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from astravue_mcp.api import models
 from astravue_mcp.errors import AstravueError, InvalidArguments
-from astravue_mcp.identity import Identity, session_identity
+from astravue_mcp.identity import session_identity
 from astravue_mcp.tools.args import (
     Keyword,
     PercentDone,
@@ -36,14 +34,14 @@ from astravue_mcp.tools.args import (
     When,
 )
 from astravue_mcp.tools.dates import day_or_moment
-from astravue_mcp.tools.directory import owner_filter
+from astravue_mcp.tools.directory import Directory, owner_filter
 from astravue_mcp.tools.durations import is_running, ms_to_minutes
-from astravue_mcp.tools.outputs import TaskOut, is_done, is_overdue, project_out, task_out
+from astravue_mcp.tools.outputs import TaskOut, by_due, is_done, is_overdue, project_out, task_out
 from astravue_mcp.tools.registry import Out, quote, tool
 from astravue_mcp.tools.request import api
-from astravue_mcp.tools.scan import MAX_PAGES, SCAN_PAGE_SIZE, Filters, scan
+from astravue_mcp.tools.scan import Filters, scan
 from astravue_mcp.tools.scope import ProjectRef
-from astravue_mcp.tools.task_api import TaskRef, page_params, task_page, task_write
+from astravue_mcp.tools.task_api import TaskRef, task_write
 from astravue_mcp.views import MY_TASKS, PROJECT_OVERVIEW, TASK_LIST
 
 CHANGE_TOOL = "astravue_change_task"
@@ -245,10 +243,6 @@ def _priorities(tasks: list[models.Task]) -> list[str]:
     return sorted(labels, key=lambda label: (_rank(label, PRIORITY_ORDER), label))
 
 
-def _by_due(task: models.Task) -> tuple[datetime, int]:
-    return task.due_date or datetime.max.replace(tzinfo=UTC), task.task_id
-
-
 def _names(refs: list[ProjectRef]) -> dict[int, str]:
     return {r.project_id: r.name for r in refs}
 
@@ -271,7 +265,7 @@ async def preview_task_list(
     filters = Filters(keyword=query, status=status, priority=priority, owner_id=owner)
     found = await scan(ctx, filters, space_id, project_id)
     refs = [p.ref for p in found.projects]
-    tasks = sorted(found.tasks, key=_by_due)
+    tasks = sorted(found.tasks, key=by_due)
     one = refs[0] if len(refs) == 1 and project_id is not None else None
     if one is not None:
         title = one.name
@@ -297,55 +291,20 @@ async def preview_task_list(
 
 
 # ---------------------------------------------------------------- my tasks
-@dataclass(frozen=True)
-class Me:
-    name: str | None
-    basis: str
-    is_me: Callable[[models.User], bool] | None = None
-
-
-def _identify(identity: Identity | None, personal: list[models.Task]) -> Me:
-    """Who "me" is among task owners: the login's email, else its name, else the owner of the personal tasks."""
-    if identity is not None and identity.email:
-        email = identity.email.casefold()
-        return Me(
-            identity.label,
-            f"Yours: tasks whose owners include {identity.email} (the login's email).",
-            lambda u: (u.email or "").casefold() == email,
+def _whose(directory: Directory) -> tuple[str | None, str]:
+    """Who "me" is (as every owner filter means it, named as the login names them), and how they were matched."""
+    me, identity = directory.me, directory.identity
+    login = identity.label if identity else None
+    if me is None:
+        return login, (
+            "Only your personal tasks: the login names nobody that could be matched to task owners. "
+            'Log in again ("astravue-mcp login") to include your project tasks.'
         )
-    if identity is not None and identity.name:
-        name = identity.name.casefold()
-        return Me(
-            identity.label,
-            f"Yours: tasks whose owners include {identity.name} (the login gives no email, so by name).",
-            lambda u: u.name.casefold() == name,
-        )
-    owners = [{u.user_id for u in t.owners or []} for t in personal]
-    common = set.intersection(*owners) if owners else set()
-    if len(common) == 1:
-        user_id = common.pop()
-        user = next(u for t in personal for u in t.owners or [] if u.user_id == user_id)
-        return Me(
-            user.name,
-            "Yours: the login names nobody, so you are taken to be the owner of your personal tasks.",
-            lambda u: u.user_id == user_id,
-        )
-    return Me(
-        identity.label if identity else None,
-        "Only your personal tasks: the login names nobody that could be matched to task owners. "
-        'Log in again ("astravue-mcp login") to include your project tasks.',
-    )
-
-
-async def _personal_tasks(ctx: Context) -> list[models.Task]:
-    tasks: list[models.Task] = []
-    for page in range(1, MAX_PAGES + 1):
-        data = await api(ctx).call("list_tasks", params=page_params(page, SCAN_PAGE_SIZE))
-        batch = task_page(data, page, SCAN_PAGE_SIZE)
-        tasks += batch.tasks
-        if not batch.has_more or not batch.tasks:
-            break
-    return tasks
+    if directory.me_by == "email":
+        return login, f"Yours: tasks whose owners include {me.email} (the login's email)."
+    if directory.me_by == "name":
+        return login, f"Yours: tasks whose owners include {me.name} (matched by name)."
+    return me.name, "Yours: the login names nobody, so you are taken to be the creator of your personal tasks."
 
 
 def _group(task: models.Task, now: datetime) -> str:
@@ -366,34 +325,33 @@ GROUP_LABELS = {"overdue": "Overdue", "today": "Today", "week": "Next 7 days", "
 async def preview_my_tasks(ctx: Context, limit: ViewLimit = 100) -> MyTasksView:
     """Show your open tasks (project and personal) by due: overdue, today, next 7 days, later."""
     now = datetime.now(UTC)
-    personal = [t for t in await _personal_tasks(ctx) if t.parent_task_id is None]
-    me = _identify(await session_identity(ctx), personal)
-    mine = list(personal)
-    skipped = None
-    names: dict[int, str] = {}
-    if me.is_me is not None:
-        is_me = me.is_me
-        found = await scan(ctx, Filters())
-        names = _names([p.ref for p in found.projects])
-        # Project tasks only: the scan's personal tasks are the ones already in ``mine``.
-        mine += [t for t in found.project_tasks if t.parent_task_id is None and any(map(is_me, t.owners or []))]
-        skipped = found.all_skipped()
-    tasks = sorted((t for t in mine if not is_done(t)), key=_by_due)
+    found = await scan(ctx, Filters())
+    directory = Directory.from_tasks(found.project_tasks, found.personal, await session_identity(ctx))
+    who, basis = _whose(directory)
+    # Your personal tasks, then the project tasks you own (none when the login matches nobody).
+    mine = [t for t in found.personal if t.parent_task_id is None]
+    if directory.me is not None:
+        me = directory.me.user_id
+        mine += [
+            t for t in found.project_tasks if t.parent_task_id is None and me in {u.user_id for u in t.owners or []}
+        ]
+    tasks = sorted((t for t in mine if not is_done(t)), key=by_due)
     shown = tasks[:limit]
+    names = _names([p.ref for p in found.projects])
     groups = [
         DueGroup(key=key, label=label, items=[_view_task(t, names) for t in shown if _group(t, now) == key])  # type: ignore[arg-type]
         for key, label in GROUP_LABELS.items()
     ]
     view = MyTasksView(
-        who=me.name,
-        basis=me.basis,
+        who=who,
+        basis=basis,
         statuses=_statuses(mine),
         groups=[g for g in groups if g.items],
         total=len(tasks),
         truncated=True if len(tasks) > limit else None,
         today=_today(now),
         editable=await _editable(ctx),
-        skipped=skipped,
+        skipped=found.all_skipped(),
     )
     return _brief(ctx, view)
 
@@ -433,7 +391,7 @@ async def preview_project_overview(ctx: Context, space_id: SpaceId, project_id: 
     if found.projects and found.projects[0].error:
         raise AstravueError(f"Could not read the tasks of project {project_id}: {found.projects[0].error}")
     tasks = found.tasks
-    late = sorted((t for t in tasks if is_overdue(t, now)), key=_by_due)
+    late = sorted((t for t in tasks if is_overdue(t, now)), key=by_due)
     recent = sorted((t for t in tasks if t.update_time), key=lambda t: t.update_time or now, reverse=True)[:8]
     try:
         time: ProjectTime | None = await _project_time(ctx, project_id)

@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -34,6 +35,31 @@ async def error(client: Client, tool: str, /, **args: Any) -> str:
     assert result.is_error, result.structured_content
     assert result.structured_content is None
     return result.content[0].text
+
+
+def day(offset: int) -> str:
+    """The date ``offset`` days from today (UTC) as answers give it: the sandbox seeds dates relative to today."""
+    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
+
+
+def ids(out: dict[str, Any]) -> list[int]:
+    """The ids of a list answer's items, in order."""
+    return [item["id"] for item in out["items"]]
+
+
+def personal_task_61() -> dict[str, Any]:
+    """Maya's seeded personal task 61 as list and get answers show it (get adds the detail-only fields)."""
+    return {
+        "id": 61,
+        "title": "Prepare quarterly board update",
+        "status": "In Progress",
+        "priority": "High",
+        "completion": 40,
+        "start": day(-3),
+        "due": day(3),
+        "owners": ["Maya Patel"],
+        "tags": ["leadership"],
+    }
 
 
 # ------------------------------------------------------------ reliability helpers (real TCP sandbox)

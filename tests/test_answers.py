@@ -11,13 +11,9 @@ from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference
 
-from tests.support import call, error, sandbox_client
+from tests.support import call, error, ids, sandbox_client
 
 pytestmark = pytest.mark.anyio
-
-
-def ids(out: dict) -> list[int]:
-    return [item["id"] for item in out["items"]]
 
 
 async def test_a_task_is_found_by_id_wherever_it_lives_and_remembered(mcp_client: Client) -> None:

@@ -8,15 +8,11 @@ import pytest
 from mcp.client import Client
 
 from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
-from tests.support import call, error
+from tests.support import call, day, error
 
 pytestmark = pytest.mark.anyio
 
 P1 = {"space_id": 1, "project_id": 1}
-
-
-def day(offset: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
 
 
 def hours_ago(value: str, hours: float) -> bool:

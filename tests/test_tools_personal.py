@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from mcp.client import Client
 
-from tests.support import call, error
+from tests.support import call, day, error, ids, personal_task_61
 
 pytestmark = pytest.mark.anyio
-
-
-def day(offset: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
-
-
-def ids(out: dict[str, Any]) -> list[int]:
-    return [item["id"] for item in out["items"]]
 
 
 async def test_list_personal_tasks(mcp_client: Client) -> None:
     out = await call(mcp_client, "astravue_list_personal_tasks", limit=2)
     assert out == {
         "items": [
-            {
-                "id": 61,
-                "title": "Prepare quarterly board update",
-                "status": "In Progress",
-                "priority": "High",
-                "completion": 40,
-                "start": day(-3),
-                "due": day(3),
-                "owners": ["Maya Patel"],
-                "tags": ["leadership"],
-            },
+            personal_task_61(),
             {
                 "id": 62,
                 "title": "Review Q3 budget draft",

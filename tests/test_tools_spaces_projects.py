@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from mcp.client import Client
 
 from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
-from tests.support import call, error
+from tests.support import call, day, error
 
 pytestmark = pytest.mark.anyio
-
-
-def day(offset: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
 
 
 async def test_list_spaces(mcp_client: Client) -> None:

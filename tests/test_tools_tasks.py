@@ -12,20 +12,12 @@ from mcp.client import Client
 from astravue_mcp.tools.insights import NewTask, TaskChange
 from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE, load_specs
 from astravue_mcp.tools.task_api import task_write
-from tests.support import call, error
+from tests.support import call, day, error, ids, personal_task_61
 
 pytestmark = pytest.mark.anyio
 
 P1 = {"space_id": 1, "project_id": 1}
 """Mobile App v2: seed tasks 1-12 at the top level, 67-69 under task 2, 70-71 under task 4."""
-
-
-def day(offset: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
-
-
-def ids(out: dict[str, Any]) -> list[int]:
-    return [item["id"] for item in out["items"]]
 
 
 def brief(task: dict[str, Any]) -> dict[str, Any]:
@@ -241,16 +233,7 @@ async def test_get_task_project_and_personal(mcp_client: Client) -> None:
         "description": "Crash when the user picks a photo with the new Android 14 picker. @Kenji Tanaka has a repro.",
     }
     personal = await call(mcp_client, "astravue_get_task", task_id=61)
-    assert without_updated(personal) == {
-        "id": 61,
-        "title": "Prepare quarterly board update",
-        "status": "In Progress",
-        "priority": "High",
-        "completion": 40,
-        "start": day(-3),
-        "due": day(3),
-        "owners": ["Maya Patel"],
-        "tags": ["leadership"],
+    assert without_updated(personal) == personal_task_61() | {
         "owner_ids": [1],
         "description": "Board deck for the quarter: revenue, hiring, roadmap and risks.",
     }

@@ -8,7 +8,7 @@ personal task without entries. Project 1 has 7 finished entries: 885 minutes, 85
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,17 +18,13 @@ from mcp_types import ElicitResult
 from astravue_mcp.config import load_settings
 from astravue_mcp.server import sandbox_server
 from astravue_mcp.tools.registry import MEMBER_TEXT_NOTE
-from tests.support import call, error
+from tests.support import call, day, error
 
 pytestmark = pytest.mark.anyio
 
 MAYA = "Maya Patel"
 TASK_5 = "Fix crash on Android 14 photo picker"
 ONE_ON_ONE = "1:1 notes with Liam"  # task 63, personal, no time logged
-
-
-def day(offset: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
 
 
 def at(offset: int, clock: str) -> str:

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOCK_TTL = RENEW_DEADLINE + 15
 """How long a replica that died mid-refresh can hold a person's refresh lock: longer than any refresh."""
+OPEN_ORGS_TTL = 600.0
+"""Seconds the organisations a person's account opens are kept before they are checked again."""
 MAX_CACHED_USERS = 2000
 """Per-person API clients kept in a process; the least recently used are dropped beyond this."""
 
@@ -277,18 +279,29 @@ class Users:
             self._remember(user, int(stored))
 
     async def open_orgs(self, user: str) -> list[int]:
-        """The deployment's organisations this person's account can open (one request to each)."""
+        """The deployment's organisations this person's account can open (one request to each).
+
+        Kept a while in the shared state: until the person settles (their client may be unable to ask),
+        every call would otherwise spend that many requests of their budget again.
+        """
+        key = f"orgs-open:{user_key(user)}"
+        known = await self.state.get(key)
+        if known is not None:
+            return [int(org) for org in known.decode().split(",") if org.isdigit()]
         auth = self.client_for(user).auth
         assert auth is not None
-        found = []
+        found, sure = [], True
         for org in self.settings.org_choices:
             async with self._client(user, org, auth) as probe:
                 try:
                     await probe.call("list_spaces")
                 except ApiError as exc:
                     if exc.status == 403:
-                        continue  # not a member; any other failure leaves the choice open
+                        continue  # not a member
+                    sure = False  # any other failure leaves this one open, and says nothing for long
             found.append(org)
+        if sure:
+            await self.state.set(key, ",".join(map(str, found)).encode(), ttl=OPEN_ORGS_TTL)
         return found
 
     def memo_for(self, user: str) -> dict[str, Any]:

@@ -145,7 +145,7 @@ async def unexpected(context: object, params: object) -> ElicitResult:
 
 
 @pytest.mark.anyio
-async def test_no_question_for_one_organisation_nor_where_the_client_cannot_answer(pair: Pair) -> None:
+async def test_one_organisation_is_not_asked_a_client_that_cannot_ask_gets_the_default_as_does_no(pair: Pair) -> None:
     store = redis.Redis.from_url(pair.redis_url)
 
     def chosen(person: str) -> bytes | None:
@@ -158,7 +158,7 @@ async def test_no_question_for_one_organisation_nor_where_the_client_cannot_answ
     assert isinstance(result, CallToolResult) and not result.is_error, result
     assert chosen(KENJI) == b"1"
     # Sofia opens two, but over stateless HTTP a 2025 client has no way to answer mid-call: she works in
-    # the default, and is asked by the first client that can.
+    # the default until a client that can ask does.
     sofia = ManualClient(pair.two).sign_in(Person(SOFIA))["access_token"]
     async with bearer_client(pair.one.mcp_url, sofia, mode="legacy", elicitation_callback=unexpected) as client:
         assert client.protocol_version == "2025-11-25"
@@ -169,6 +169,19 @@ async def test_no_question_for_one_organisation_nor_where_the_client_cannot_answ
         after = pair.up.org_requests()
     assert chosen(SOFIA) is None
     assert (after["1"] - before["1"], after[str(LABS)] - before[str(LABS)]) == (1, 0)
+    # The first client that can ask does; declining settles her in the default.
+    async with bearer_client(pair.two.mcp_url, sofia, elicitation_callback=unexpected) as client:
+        asked = await client.session.call_tool("astravue_list_spaces", {}, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult) and asked.input_requests is not None, asked
+        declined = await client.session.call_tool(
+            "astravue_list_spaces",
+            {},
+            input_responses={"organisation": ElicitResult(action="decline")},
+            request_state=asked.request_state,
+            allow_input_required=True,
+        )
+    assert isinstance(declined, CallToolResult) and not declined.is_error, declined
+    assert chosen(SOFIA) == b"1"
 
 
 def test_both_replicas_are_ready_with_redis(pair: Pair) -> None:

@@ -17,6 +17,7 @@ import httpx2
 from astravue_mcp import __version__, prompts, resources, views
 from astravue_mcp.catalogue import Catalogue, CatalogueServer
 from astravue_mcp.config import SANDBOX_URL, Settings
+from astravue_mcp.protocol import protocol_middleware
 from astravue_mcp.state import AppState, ClientSource, LocalLogin, lifespan
 
 INSTRUCTIONS = (
@@ -50,7 +51,7 @@ def build_server(
         version=__version__,
         lifespan=lifespan(settings, clients or (lambda: LocalLogin(settings, transport)), app_state),
         log_level=settings.log_level,
-        middleware=[resources.bind_request],
+        middleware=[resources.bind_request, protocol_middleware],
         # The MCP Apps extension: the views' ui:// pages and the capability; their tools are in the catalogue.
         extensions=[views.apps()],
         **server_options,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import anyio
 
 from astravue_mcp.config import Settings
+from astravue_mcp.protocol import Peers
 
 if TYPE_CHECKING:
     import anyio.abc
@@ -63,6 +64,8 @@ class AppState:
     memo: dict[str, Any] = field(default_factory=dict)
     """What the shared engines learnt (who "me" is, the people seen, where a task lives): read it via memo_for."""
     login: Any = field(default=None, init=False)
+    peers: Peers = field(default_factory=Peers, init=False)
+    """What each connection on a dated revision asked for (log level, subscriptions): see ``protocol``."""
 
     def client_for(self, ctx: Context) -> AstravueClient:
         """The API client for this request."""

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -17,12 +18,13 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.subscriptions import ResourceUpdated
 from pydantic import BaseModel, Field
 
 from astravue_mcp import elicitation
 from astravue_mcp.config import load_settings
 from astravue_mcp.sandbox import create_app
-from astravue_mcp.server import build_server
+from astravue_mcp.server import build_server, sandbox_server
 from astravue_mcp.tools.request import Confirmation
 from tests import wire
 
@@ -175,3 +177,115 @@ async def test_one_call_can_ask_several_questions_on_every_revision(mode: str) -
     assert result.content[0].text == "{'org': 'acme'} True"
     # Each question is asked once: the first answer rides the state into the round that asks the second.
     assert asked == ["Which organization?", "Confirm: use {'org': 'acme'}?"]
+
+
+# ------------------------------------------------------------------ logging
+
+
+@pytest.mark.anyio
+async def test_logging_is_declared_and_the_client_chooses_the_level() -> None:
+    got: list[Any] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        got.append(params)
+
+    async with Client(sandbox_server(load_settings({})), mode="legacy", logging_callback=on_log) as client:
+        assert client.server_capabilities is not None and client.server_capabilities.logging is not None
+        await client.call_tool("astravue_get_space", MISSING)  # by default: warnings and above
+        assert [(m.level, m.logger) for m in log_messages(got)] == [("warning", "astravue")]
+        assert str(log_messages(got)[0].data).startswith("astravue_get_space: Space 99 was not found")
+        await client.set_logging_level("error")
+        await client.call_tool("astravue_get_space", MISSING)
+        assert len(log_messages(got)) == 1
+        await client.set_logging_level("debug")
+        await client.call_tool("astravue_get_space", MISSING)
+        assert len(log_messages(got)) == 2
+
+
+@pytest.mark.anyio
+async def test_on_2026_log_messages_are_sent_only_to_a_request_that_asks() -> None:
+    got: list[Any] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        got.append(params)
+
+    server = sandbox_server(load_settings({}))
+    async with Client(server, logging_callback=on_log) as client:  # negotiates 2026-07-28 (server/discover)
+        assert client.session.protocol_version == MODERN
+        assert client.server_capabilities is not None and client.server_capabilities.logging is not None
+        await client.call_tool("astravue_get_space", MISSING)
+        assert got == []
+    async with Client(server, mode=MODERN, logging_callback=on_log, log_level="warning") as client:
+        await client.call_tool("astravue_get_space", MISSING)
+        assert [m.level for m in log_messages(got)] == ["warning"]
+
+
+def test_an_unknown_log_level_is_invalid_params() -> None:
+    peer = wire.StdioPeer()
+    try:
+        peer.initialize("2025-06-18")
+        error = peer.request("logging/setLevel", {"level": "loud"})["error"]
+        assert error["code"] == types.INVALID_PARAMS and "one of: debug, info, notice, warning" in error["message"]
+        assert "result" in peer.request("logging/setLevel", {"level": "error"})
+    finally:
+        peer.close()
+
+
+# ------------------------------------------------------------------ subscriptions
+
+
+@pytest.mark.anyio
+async def test_subscribed_resources_are_updated_after_a_write_on_dated_revisions() -> None:
+    updated: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.append(message.params.uri)
+
+    async with Client(sandbox_server(load_settings({})), mode="legacy", message_handler=on_message) as client:
+        caps = client.server_capabilities
+        assert caps is not None and caps.resources is not None and caps.resources.subscribe is True
+        await client.subscribe_resource("astravue://spaces")
+        await client.subscribe_resource("astravue://tasks/2")
+        await client.call_tool("astravue_create_space", {"name": "Research"})
+        await client.call_tool("astravue_update_task", {"task_id": 2, "space_id": 1, "project_id": 1, "completion": 90})
+        await client.call_tool("astravue_list_spaces", {})  # a read changes nothing
+        assert updated == ["astravue://spaces", "astravue://tasks/2"]
+        await client.unsubscribe_resource("astravue://spaces")
+        await client.call_tool("astravue_create_space", {"name": "Legal"})
+        assert updated == ["astravue://spaces", "astravue://tasks/2"]
+
+
+@pytest.mark.anyio
+async def test_subscribed_resources_are_updated_after_a_write_on_2026() -> None:
+    server = sandbox_server(load_settings({}))
+    async with Client(server) as client:  # negotiates 2026-07-28 (server/discover)
+        assert client.session.protocol_version == MODERN
+        caps = client.server_capabilities
+        assert caps is not None and caps.resources is not None and caps.resources.subscribe is True
+        uris = ["astravue://spaces", "astravue://tasks/2"]
+        async with client.listen(resource_subscriptions=uris) as subscription:
+            await client.call_tool("astravue_create_space", {"name": "Research"})
+            args = {"task_id": 2, "space_id": 1, "project_id": 1, "completion": 90}
+            await client.call_tool("astravue_update_task", args)
+            seen: list[str] = []
+            with anyio.fail_after(10):
+                async for event in subscription:
+                    assert isinstance(event, ResourceUpdated)
+                    seen.append(event.uri)
+                    if len(seen) == 2:
+                        break
+        assert seen == uris
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_made_up_pagination_cursor_is_invalid_params(transport: str, request: Any) -> None:
+    peer = wire.StdioPeer() if transport == "stdio" else wire.HttpPeer(request.getfixturevalue("http_server").url)
+    try:
+        peer.initialize("2025-11-25")
+        for method in ("tools/list", "prompts/list", "resources/list", "resources/templates/list"):
+            error = peer.request(method, {"cursor": "page-2"})["error"]
+            assert error["code"] == types.INVALID_PARAMS and error["message"].startswith(f"Invalid cursor for {method}")
+            assert "result" in peer.request(method, {})
+    finally:
+        peer.close()

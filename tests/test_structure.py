@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("embedded sandbox", ("astravue_mcp.sandbox",)),
     ("API client", ("astravue_mcp.api",)),
     ("credentials", ("astravue_mcp.auth",)),
-    ("protocol mechanics", ("astravue_mcp.elicitation",)),
+    ("protocol mechanics", ("astravue_mcp.protocol", "astravue_mcp.elicitation")),
     ("settings and errors", ("astravue_mcp", "astravue_mcp.config", "astravue_mcp.errors", "astravue_mcp.redact")),
 ]
 

@@ -206,7 +206,13 @@ BulkChanges = Annotated[list[TaskChange], Field(min_length=1, max_length=MAX_BUL
 BulkIds = Annotated[list[TaskId], Field(min_length=1, max_length=MAX_BULK, description="Task ids (max 100)")]
 
 
-@tool("insights", "Bulk create tasks", "create", bulk=True)
+@tool(
+    "insights",
+    "Bulk create tasks",
+    "create",
+    bulk=True,
+    changes=("astravue://tasks/{id}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, tasks: BulkTasks) -> BulkOut:
     """Create up to 100 tasks in one project; reports each new id or error."""
     ids = {"spaceId": space_id, "projectId": project_id}
@@ -218,7 +224,13 @@ async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: Project
     return await run_bulk(ctx, "create", tasks, lambda _: None, create)
 
 
-@tool("insights", "Bulk update tasks", "update", bulk=True)
+@tool(
+    "insights",
+    "Bulk update tasks",
+    "update",
+    bulk=True,
+    changes=("astravue://tasks/{task_id}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def bulk_update_tasks(
     ctx: Context, changes: BulkChanges, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> BulkOut:
@@ -238,7 +250,13 @@ async def bulk_update_tasks(
     return await run_bulk(ctx, "update", changes, lambda c: c.task_id, update)
 
 
-@tool("insights", "Bulk delete tasks", "delete", bulk=True)
+@tool(
+    "insights",
+    "Bulk delete tasks",
+    "delete",
+    bulk=True,
+    changes=("astravue://tasks/{task_ids}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def bulk_delete_tasks(
     ctx: Context, task_ids: BulkIds, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> BulkOut:

@@ -63,7 +63,7 @@ async def list_notifications(
     return page_of_all(found, page, limit)
 
 
-@tool("notifications", "Mark notifications read", "update")
+@tool("notifications", "Mark notifications read", "update", changes=("astravue://notifications/unread",))
 async def mark_notification_read(
     ctx: Context,
     ids: Annotated[NotificationIdList | None, Field(description="Notification ids")] = None,
@@ -77,7 +77,7 @@ async def mark_notification_read(
     return MarkedRead(marked_read=models.NotificationIds.model_validate(data or {}).notification_ids)
 
 
-@tool("notifications", "Delete notifications", "delete", bulk=True)
+@tool("notifications", "Delete notifications", "delete", bulk=True, changes=("astravue://notifications/unread",))
 async def delete_notifications(ctx: Context, ids: NotificationIdList) -> Deleted:
     """Delete notifications by id (at most 100). Cannot be undone."""
     listed = ", ".join(map(str, ids))

@@ -41,7 +41,7 @@ async def list_personal_tasks(
     return task_page(data, page, limit).out(page, limit)
 
 
-@tool("personal", "Create personal task", "create")
+@tool("personal", "Create personal task", "create", changes=("astravue://tasks/{id}",))
 async def create_personal_task(
     ctx: Context,
     title: TaskTitle,

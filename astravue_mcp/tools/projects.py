@@ -33,7 +33,7 @@ async def get_project(ctx: Context, space_id: SpaceId, project_id: ProjectId) ->
     return _parse(data, space_id)
 
 
-@tool("projects", "Create project", "create")
+@tool("projects", "Create project", "create", changes=("astravue://spaces/{space_id}/projects",))
 async def create_project(
     ctx: Context,
     space_id: SpaceId,
@@ -51,7 +51,12 @@ async def create_project(
     return _parse(await api(ctx).call("create_project", {"spaceId": space_id}, body=body), space_id)
 
 
-@tool("projects", "Update project", "update")
+@tool(
+    "projects",
+    "Update project",
+    "update",
+    changes=("astravue://spaces/{space_id}/projects", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def update_project(
     ctx: Context,
     space_id: SpaceId,
@@ -78,7 +83,12 @@ async def update_project(
     return _parse(data, space_id)
 
 
-@tool("projects", "Delete project", "delete")
+@tool(
+    "projects",
+    "Delete project",
+    "delete",
+    changes=("astravue://spaces/{space_id}/projects", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def delete_project(ctx: Context, space_id: SpaceId, project_id: ProjectId) -> Deleted:
     """Delete a project with all its tasks. Cannot be undone."""
     await confirm(ctx, f"delete project {project_id} (space {space_id}) with all its tasks")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import logging
 import re
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import import_module
+from string import Formatter
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from astravue_mcp.api.limits import CallScope, call_scope, session_of
 from astravue_mcp.elicitation import InputRequired
 from astravue_mcp.errors import AstravueError, AuthError
+from astravue_mcp.protocol import log_wanted, resources_updated
 from astravue_mcp.state import state_of
 from astravue_mcp.tools import AREAS, TOOLSETS
 
@@ -45,6 +48,8 @@ class ToolSpec:
     bulk: bool = False
     meta: dict[str, Any] | None = None
     """Published as the tool's ``_meta`` (an MCP Apps view names its ``ui://`` resource here)."""
+    changes: tuple[str, ...] = ()
+    """The ``astravue://`` resources a successful call changes, as URI templates (see :func:`changed`)."""
 
     @property
     def writes(self) -> bool:
@@ -72,11 +77,13 @@ def tool(
     *,
     bulk: bool = False,
     meta: dict[str, Any] | None = None,
+    changes: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Declare an MCP tool named ``astravue_<function name>``; its docstring is the description.
 
     A tool serving two areas (``get_task`` reads project and personal tasks) names both toolsets.
     ``meta`` is published as the tool's ``_meta`` (e.g. ``{"ui": {"resourceUri": "ui://..."}}``).
+    ``changes`` names the resources a write changes: their subscribers are told after each call.
     """
     toolsets = (toolset,) if isinstance(toolset, str) else toolset
     if not set(toolsets) <= set(TOOLSETS):
@@ -86,7 +93,7 @@ def tool(
         name = f"astravue_{fn.__name__}"
         if name in REGISTRY:
             raise ValueError(f"tool {name} is declared twice")
-        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, bulk, meta)
+        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, bulk, meta, changes)
         return fn
 
     return decorator
@@ -226,6 +233,10 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult 
                 text += " The change may have been applied: read the current state before trying again."
             return await failed(kwargs.get("ctx"), spec.name, text)
         structured = result.model_dump(mode="json", exclude_none=True)
+        ctx = kwargs.get("ctx")
+        if spec.changes and ctx is not None:
+            given = {k: v for k, v in kwargs.items() if v is not None}
+            await resources_updated(state_of(ctx).peers, ctx, changed(spec.changes, structured | given))
         # The default mirror renders this same dump: do not dump twice.
         text = with_note(render(structured) if type(result).text is Out.text else result.text())
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
@@ -240,6 +251,35 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult 
     return run, output
 
 
+def changed(templates: tuple[str, ...], values: dict[str, Any]) -> list[str]:
+    """The resource URIs a call changed: each template filled from its arguments and result.
+
+    A placeholder whose value is a list of ids names one resource per id, and one found only in
+    the items of a list (a bulk call's changes or results) names one per item; a template with a
+    placeholder the call has no value for (an optional argument left out) names none.
+    """
+    uris: list[str] = []
+    for template in templates:
+        names = [field for _, field, _, _ in Formatter().parse(template) if field]
+        choices = [_values_of(name, values) for name in names]
+        for combination in itertools.product(*choices):
+            if all(isinstance(v, int | str) and not isinstance(v, bool) for v in combination):
+                uri = template.format(**dict(zip(names, combination, strict=True)))
+                if uri not in uris:
+                    uris.append(uri)
+    return uris
+
+
+def _values_of(name: str, values: dict[str, Any]) -> list[Any]:
+    value = values.get(name)
+    if value is not None:
+        return value if isinstance(value, list) else [value]
+    items = [i for v in values.values() if isinstance(v, list) for i in v]
+    return [
+        (i.model_dump() if isinstance(i, BaseModel) else i).get(name) for i in items if isinstance(i, dict | BaseModel)
+    ]
+
+
 def text_of(result: CallToolResult) -> str:
     """The text blocks of a tool result, joined (what the CLI and the demo print)."""
     return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
@@ -252,7 +292,8 @@ async def failed(ctx: Any, tool_name: str, message: str) -> CallToolResult:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MCP logging is deprecated in 2026-07-28 but still what clients show
             with contextlib.suppress(Exception):
-                await ctx.log("warning", f"{tool_name}: {message}", logger_name="astravue")
+                if log_wanted(state_of(ctx).peers, ctx, "warning"):
+                    await ctx.log("warning", f"{tool_name}: {message}", logger_name="astravue")
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 

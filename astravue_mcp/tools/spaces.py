@@ -25,7 +25,7 @@ async def get_space(ctx: Context, space_id: SpaceId) -> SpaceOut:
     return space_out(models.Space.model_validate(await api(ctx).call("get_space", {"spaceId": space_id})))
 
 
-@tool("spaces", "Create space", "create")
+@tool("spaces", "Create space", "create", changes=("astravue://spaces",))
 async def create_space(
     ctx: Context, name: Title, description: Text | None = None, color: Label | None = None
 ) -> SpaceOut:
@@ -34,7 +34,7 @@ async def create_space(
     return space_out(models.Space.model_validate(await api(ctx).call("create_space", body=body)))
 
 
-@tool("spaces", "Update space", "update")
+@tool("spaces", "Update space", "update", changes=("astravue://spaces",))
 async def update_space(
     ctx: Context,
     space_id: SpaceId,
@@ -48,7 +48,7 @@ async def update_space(
     return space_out(models.Space.model_validate(data))
 
 
-@tool("spaces", "Delete space", "delete")
+@tool("spaces", "Delete space", "delete", changes=("astravue://spaces", "astravue://spaces/{space_id}/projects"))
 async def delete_space(ctx: Context, space_id: SpaceId) -> Deleted:
     """Delete a space with all its projects and tasks. Cannot be undone."""
     await confirm(ctx, f"delete space {space_id} with all its projects and tasks")

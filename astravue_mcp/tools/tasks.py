@@ -65,7 +65,12 @@ async def list_project_tasks(
     return result.out(page, limit)
 
 
-@tool("tasks", "Create task", "create")
+@tool(
+    "tasks",
+    "Create task",
+    "create",
+    changes=("astravue://tasks/{id}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def create_task(
     ctx: Context,
     space_id: SpaceId,
@@ -111,7 +116,12 @@ async def get_task(
     return task_detail(ref.parse(data if data is not None else await api(ctx).call(ref.operation("get"), ref.ids)))
 
 
-@tool(("tasks", "personal"), "Update task", "update")
+@tool(
+    ("tasks", "personal"),
+    "Update task",
+    "update",
+    changes=("astravue://tasks/{task_id}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def update_task(
     ctx: Context,
     task_id: TaskId,
@@ -145,7 +155,12 @@ async def update_task(
     return task_out(ref.parse(await api(ctx).call(ref.operation("update"), ref.ids, body=body)))
 
 
-@tool(("tasks", "personal"), "Delete task", "delete")
+@tool(
+    ("tasks", "personal"),
+    "Delete task",
+    "delete",
+    changes=("astravue://tasks/{task_id}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def delete_task(
     ctx: Context, task_id: TaskId, space_id: SpaceId | None = None, project_id: ProjectId | None = None
 ) -> Deleted:

@@ -454,7 +454,13 @@ async def refresh_view(
     return refreshed
 
 
-@tool("views", "Change task from a view", "update", meta=TASK_LIST.tool_meta(app_only=True))
+@tool(
+    "views",
+    "Change task from a view",
+    "update",
+    meta=TASK_LIST.tool_meta(app_only=True),
+    changes=("astravue://tasks/{task_id}", "astravue://spaces/{space_id}/projects/{project_id}"),
+)
 async def change_task(
     ctx: Context,
     task_id: TaskId,

@@ -18,7 +18,8 @@ from typing import Any, Protocol, TypeVar
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp_types import CallToolResult, InputRequiredResult
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
@@ -165,7 +166,11 @@ class CatalogueServer(MCPServer[Any]):
         if tool is None:
             if name in {t.name for t in await super().list_tools()}:
                 return await super().call_tool(name, arguments, context)
-            raise ToolError(f"Unknown tool {name!r}: it does not exist or is switched off (toolsets, read-only).")
+            # A protocol error, as the spec gives for an unknown tool: the client, not the model, is wrong.
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"Unknown tool {name!r}: it does not exist or is switched off (toolsets, read-only).",
+            )
         allowed = self._arguments.get(name)
         if allowed is None:
             fields = tool.fn_metadata.arg_model.model_fields

@@ -9,6 +9,10 @@ class AstravueError(Exception):
     """Base of every anticipated failure; ``str()`` is the message shown to the model."""
 
 
+class NotFound(AstravueError):
+    """What was asked for does not exist, or this login cannot see it."""
+
+
 class InvalidArguments(AstravueError):
     """Arguments valid one by one but not together (checked before any API call)."""
 

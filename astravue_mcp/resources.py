@@ -20,9 +20,18 @@ from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
-from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    PromptReference,
+    ResourceTemplateReference,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from astravue_mcp.errors import AstravueError
+from astravue_mcp.errors import ApiError, AstravueError, NotFound
 from astravue_mcp.identity import session_identity
 from astravue_mcp.state import state_of
 from astravue_mcp.tools.registry import load_specs, with_note
@@ -39,6 +48,8 @@ NO_IDENTITY = (
     'The login carries no identity (no name, username or email claims). Run "astravue-mcp login" again: '
     "it asks for the openid profile email scopes."
 )
+RESOURCE_NOT_FOUND = -32002
+"""The dated revisions' code for a resource that does not exist (2026-07-28 uses invalid params)."""
 MAX_COMPLETIONS = 100
 """The protocol's cap on completion values per answer."""
 
@@ -70,15 +81,25 @@ ID = re.compile(r"[1-9][0-9]{0,17}")
 
 def _id(value: str, name: str) -> int:
     if not ID.fullmatch(value):
-        raise ResourceError(f"{name} must be a positive integer of at most 18 digits (got {value[:40]!r}).")
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"{name} must be a positive integer of at most 18 digits (got {value[:40]!r})."
+        )
     return int(value)
 
 
-async def _read(produce: Awaitable[str]) -> str:
-    """A resource's text; a failure keeps its own message (the SDK would replace it with a generic one)."""
+async def _read(ctx: Context[Any, Any], produce: Awaitable[str]) -> str:
+    """A resource's text; a failure keeps its own message (the SDK would replace it with a generic one).
+
+    A resource that does not exist is the error the spec gives it: -32002 up to 2025-11-25, and
+    -32602 naming the URI from 2026-07-28 on (SEP-2164). Any other failure is an internal error.
+    """
     try:
         return with_note(await produce)
     except (AstravueError, ToolError) as exc:
+        if isinstance(exc, NotFound) or (isinstance(exc, ApiError) and exc.status == 404):
+            code = INVALID_PARAMS if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else RESOURCE_NOT_FOUND
+            uri = str((ctx.request_context.params or {}).get("uri", ""))
+            raise MCPError(code=code, message=str(exc), data={"uri": uri}) from None
         raise ResourceError(str(exc)) from None
 
 
@@ -114,7 +135,8 @@ def _static(server: MCPServer[Any], uri: str, name: str, title: str, description
 
     def decorator(produce: Callable[[Context[Any, Any]], Awaitable[str]]) -> None:
         async def read() -> str:
-            return await _read(produce(_context()))
+            ctx = _context()
+            return await _read(ctx, produce(ctx))
 
         server.add_resource(
             FunctionResource(uri=uri, name=name, title=title, description=description, mime_type="text/plain", fn=read)
@@ -199,7 +221,7 @@ def _register_templates(server: MCPServer[Any], offered: Callable[[str], bool]) 
             PROJECTS, name="space_projects", title="Projects in a space", description="A space's projects."
         )
         async def space_projects(space_id: str, ctx: Context) -> str:
-            return await _read(_projects_text(ctx, _id(space_id, "space_id")))
+            return await _read(ctx, _projects_text(ctx, _id(space_id, "space_id")))
 
     if offered(PROJECT):
 
@@ -207,7 +229,7 @@ def _register_templates(server: MCPServer[Any], offered: Callable[[str], bool]) 
             PROJECT, name="project", title="Project overview", description="A project with its task counts."
         )
         async def project(space_id: str, project_id: str, ctx: Context) -> str:
-            return await _read(_project_text(ctx, _id(space_id, "space_id"), _id(project_id, "project_id")))
+            return await _read(ctx, _project_text(ctx, _id(space_id, "space_id"), _id(project_id, "project_id")))
 
     if offered(TASK):
 
@@ -215,7 +237,7 @@ def _register_templates(server: MCPServer[Any], offered: Callable[[str], bool]) 
             TASK, name="task", title="Task", description="One task (project or personal) with its details."
         )
         async def task(task_id: str, ctx: Context) -> str:
-            return await _read(_task_text(ctx, _id(task_id, "task_id")))
+            return await _read(ctx, _task_text(ctx, _id(task_id, "task_id")))
 
 
 async def _tool_text(name: str, ctx: Context, **arguments: Any) -> str:

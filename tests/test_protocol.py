@@ -17,7 +17,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.subscriptions import ResourceUpdated
 from pydantic import BaseModel, Field
 
@@ -287,5 +287,41 @@ def test_a_made_up_pagination_cursor_is_invalid_params(transport: str, request: 
             error = peer.request(method, {"cursor": "page-2"})["error"]
             assert error["code"] == types.INVALID_PARAMS and error["message"].startswith(f"Invalid cursor for {method}")
             assert "result" in peer.request(method, {})
+    finally:
+        peer.close()
+
+
+# ------------------------------------------------------------------ resource errors
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("mode", "missing_code"), [("legacy", -32002), (MODERN, types.INVALID_PARAMS)])
+async def test_resource_errors_carry_the_spec_codes(mode: str, missing_code: int) -> None:
+    async with Client(sandbox_server(load_settings({})), mode=mode) as client:
+        with pytest.raises(MCPError) as missing:
+            await client.read_resource("astravue://tasks/999999")
+        assert missing.value.error.code == missing_code
+        assert missing.value.error.data == {"uri": "astravue://tasks/999999"}
+        assert missing.value.error.message.startswith("Task 999999 was not found in any of the 5 project(s) you can")
+        assert missing.value.error.message.endswith("Check the id with astravue_find_tasks.")
+        with pytest.raises(MCPError) as no_space:  # the API's own 404
+            await client.read_resource("astravue://spaces/99/projects")
+        assert no_space.value.error.code == missing_code and "Space 99 was not found" in no_space.value.error.message
+        with pytest.raises(MCPError) as malformed:
+            await client.read_resource("astravue://tasks/abc")
+        assert malformed.value.error.code == types.INVALID_PARAMS
+        assert malformed.value.error.message == "task_id must be a positive integer of at most 18 digits (got 'abc')."
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_an_unknown_tool_is_a_protocol_error(transport: str, request: Any) -> None:
+    peer = wire.StdioPeer() if transport == "stdio" else wire.HttpPeer(request.getfixturevalue("http_server").url)
+    try:
+        peer.initialize("2025-11-25")
+        unknown = peer.request("tools/call", {"name": "astravue_fly", "arguments": {}})["error"]
+        assert unknown["code"] == types.INVALID_PARAMS
+        assert unknown["message"] == (
+            "Unknown tool 'astravue_fly': it does not exist or is switched off (toolsets, read-only)."
+        )
     finally:
         peer.close()

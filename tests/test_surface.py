@@ -16,6 +16,8 @@ from typing import Any
 import httpx2
 import pytest
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from astravue_mcp import catalogue, surface
 from astravue_mcp.config import SANDBOX_URL, SettingsError, load_settings
@@ -167,10 +169,11 @@ async def test_a_published_tool_is_built_on_its_first_call(warm: str) -> None:
         assert list(server.catalogue.built) == ["astravue_get_space"]
         again = await client.call_tool("astravue_get_space", {"space_id": 2})
         bad = await client.call_tool("astravue_get_space", {"space_id": 0})
-        off = await client.call_tool("astravue_get_project", {"space_id": 2, "project_id": 1})
+        with pytest.raises(MCPError, match="does not exist or is switched off") as off:
+            await client.call_tool("astravue_get_project", {"space_id": 2, "project_id": 1})
     assert first.structured_content == again.structured_content and first.structured_content["id"] == 2
     assert bad.is_error and "space_id" in bad.content[0].text
-    assert off.is_error and "does not exist or is switched off" in off.content[0].text
+    assert off.value.error.code == INVALID_PARAMS  # an unknown tool is a protocol error, as the spec gives it
 
 
 async def test_every_tool_is_fully_described() -> None:
@@ -197,9 +200,8 @@ async def test_read_only_leaves_no_write_tool_and_refuses_calls() -> None:
     tools = await listed(toolsets="all", read_only=True)
     assert tools and all(t["annotations"]["readOnlyHint"] for t in tools)
     async with sandbox_client(toolsets="all", read_only=True) as client:
-        result = await client.call_tool("astravue_delete_space", {"space_id": 1})
-        assert result.is_error
-        assert "does not exist or is switched off" in result.content[0].text
+        with pytest.raises(MCPError, match="does not exist or is switched off"):
+            await client.call_tool("astravue_delete_space", {"space_id": 1})
         assert (await client.call_tool("astravue_get_space", {"space_id": 1})).structured_content["name"] == "Product"
 
 

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 from mcp.client import Client
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
+from mcp.shared.exceptions import MCPError
 
 from astravue_mcp.config import load_settings
 from astravue_mcp.identity import Identity
@@ -228,7 +229,8 @@ async def test_selection_switches_views_and_their_writes(settings: dict, present
             data = await call(client, "astravue_preview_task_list", space_id=1, project_id=1)
             assert data["editable"] is ("astravue_change_task" in names)
         if settings.get("read_only"):
-            assert "switched off" in await error(client, "astravue_change_task", task_id=9, status="Done")
+            with pytest.raises(MCPError, match="switched off"):  # an unknown tool is a protocol error
+                await client.call_tool("astravue_change_task", {"task_id": 9, "status": "Done"})
 
 
 async def test_views_over_the_real_stdio_process() -> None:

@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context
 from pydantic import ValidationError
 
 from astravue_mcp.api import models
-from astravue_mcp.errors import ApiError, AstravueError
+from astravue_mcp.errors import ApiError, AstravueError, NotFound
 from astravue_mcp.state import state_of
 from astravue_mcp.tools.concurrency import failure, fan_out
 from astravue_mcp.tools.request import api
@@ -66,7 +66,7 @@ async def projects_in_scope(
     if project_id is not None:
         refs = [r for r in refs if r.project_id == project_id]
         if not refs:
-            raise AstravueError(
+            raise NotFound(
                 f"Project {project_id} was not found in any space you can see. "
                 "Check the id with astravue_list_projects."
             )
@@ -128,7 +128,7 @@ async def find_task(ctx: Context, task_id: int) -> tuple[TaskRef, Any]:
     await fan_out(ctx, refs, probe)
     if not found:
         unseen = f" ({len(skipped)} space(s) could not be read)" if skipped else ""
-        raise AstravueError(
+        raise NotFound(
             f"Task {task_id} was not found in any of the {len(refs)} project(s) you can see{unseen}, nor among your "
             "personal tasks. Check the id with astravue_find_tasks."
         )

@@ -139,6 +139,12 @@ async def test_sign_in_across_replicas_then_one_upstream_refresh_for_50_concurre
     )
     assert counted >= 54
 
+    # A new sign-in chooses afresh (how a person changes organisation: reconnect), seen by every replica.
+    again = ManualClient(pair.one).sign_in(Person(MAYA))["access_token"]
+    async with bearer_client(pair.two.mcp_url, again, elicitation_callback=unexpected) as client:
+        asked = await client.session.call_tool("astravue_list_spaces", {}, allow_input_required=True)
+    assert isinstance(asked, InputRequiredResult), asked
+
 
 async def unexpected(context: object, params: object) -> ElicitResult:
     raise AssertionError(f"the server asked mid-call: {params}")

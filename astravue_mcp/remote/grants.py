@@ -253,30 +253,38 @@ class Users:
     async def choose(self, user: str, org: int) -> None:
         """Keep the person's organisation in the shared state; their client and memo start afresh in it."""
         await self.state.set(f"org:{user_key(user)}", str(org).encode())
-        self._remember(user, org)
+        self._settle(user, org)
 
-    def _remember(self, user: str, org: int) -> None:
+    async def unchoose(self, user: str) -> None:
+        """A new sign-in chooses afresh: the person is asked again (and their organisations checked again)."""
+        await self.state.delete(f"org:{user_key(user)}", f"orgs-open:{user_key(user)}")
+        self._settle(user, None)
+
+    async def _load_org(self, user: str) -> None:
+        """The person's choice as the shared state has it now (another replica may have made or reset it)."""
+        if len(self.settings.org_choices) <= 1:
+            return
+        stored = (await self.state.get(f"org:{user_key(user)}") or b"").decode()
+        self._settle(user, int(stored) if stored.isdigit() and int(stored) in self.settings.org_choices else None)
+
+    def _settle(self, user: str, org: int | None) -> None:
         from astravue_mcp.identity import IDENTITY_KEY  # deferred: identity, on a first request
 
-        changed = self.org_of(user) != org
-        self._orgs[user] = org
-        self._orgs.move_to_end(user)
-        _bound(self._orgs)
-        if not changed:
+        before = self.org_of(user)
+        if org is None:
+            self._orgs.pop(user, None)
+        else:
+            self._orgs[user] = org
+            self._orgs.move_to_end(user)
+            _bound(self._orgs)
+        if self.org_of(user) == before:
             return
         client = self._clients.get(user)
         if client is not None and client.auth is not None:  # the same login (one refresh at a time), another org
-            self._clients[user] = self._client(user, org, client.auth)
+            self._clients[user] = self._client(user, self.org_of(user), client.auth)
         memo = self._memos.get(user)
         if memo is not None:  # what was learnt in another organisation does not hold here; who they are does
             self._memos[user] = {k: v for k, v in memo.items() if k == IDENTITY_KEY}
-
-    async def _load_org(self, user: str) -> None:
-        if self.has_chosen(user):
-            return
-        stored = await self.state.get(f"org:{user_key(user)}")
-        if stored is not None and stored.decode().isdigit() and int(stored) in self.settings.org_choices:
-            self._remember(user, int(stored))
 
     async def open_orgs(self, user: str) -> list[int]:
         """The deployment's organisations this person's account can open (one request to each).

@@ -1,11 +1,12 @@
-"""Each person's organisation, settled at their first tool call.
+"""Each person's organisation, settled at their first tool call after signing in.
 
 A deployment names the organisations its people work in (``ASTRAVUE_ORGS``; ``ASTRAVUE_ORG_ID`` is
 the default). At a person's first tool call the server checks which of them their account opens.
-One: that is theirs, no question. Several: they are asked once, through form elicitation (mid-call
-up to 2025-11-25, across rounds on 2026-07-28), and the answer is kept in the shared state for
-every replica. Until a client can ask (it declares no elicitation, or an older revision over
-stateless HTTP has no way back to it) the person works in the default; declining settles on it.
+One: that is theirs, no question. Several: they are asked, through form elicitation (mid-call up to
+2025-11-25, across rounds on 2026-07-28), and the answer is kept in the shared state for every
+replica until they sign in again. Until a client can ask (it declares no elicitation, or an older
+revision over stateless HTTP has no way back to it) the person works in the default; declining
+settles on it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from astravue_mcp.remote.grants import Users
 
 QUESTION_KEY = "organisation"
 QUESTION = (
-    "Which Astravue organisation should this server work in for you? Your account can open several; "
-    "you are asked once, and the server remembers your choice."
+    "Which Astravue organisation should this server work in for you? Your account can open several. "
+    "The server remembers your choice until you sign in again."
 )
 
 

@@ -216,6 +216,7 @@ class AstravueAuthProvider:
         user = self.user_of(tokens)
         await self.users.grant(user).write(tokens)
         self.users.forget(user)  # a new login replaces whatever this process remembered
+        await self.users.unchoose(user)
         ours = secrets.token_urlsafe(32)
         register_secret(ours)
         record = Code(

@@ -166,6 +166,78 @@ async def test_delete_whose_first_answer_was_lost_counts_as_done() -> None:
     assert len(seen) == 2
 
 
+LOST = "An earlier attempt was sent and got no definite answer. The change may or may not have been applied"
+
+
+def lost_then(*later: Callable[[httpx2.Request], httpx2.Response]) -> Callable[[httpx2.Request], httpx2.Response]:
+    """The first attempt is sent and its answer lost (read timeout); later ones answer in turn (the last repeats)."""
+    answers = [None, *later]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        step = answers.pop(0) if len(answers) > 1 else answers[0]
+        if step is None:
+            raise httpx2.ReadTimeout("slow", request=request)
+        return step(request)
+
+    return handler
+
+
+def refused(request: httpx2.Request) -> httpx2.Response:
+    raise httpx2.ConnectError("refused", request=request)
+
+
+@pytest.mark.parametrize(
+    ("operation", "then", "first_words"),
+    [
+        ("update_space", lambda r: httpx2.Response(429, headers={"Retry-After": "120"}), "Astravue's rate limit"),
+        ("delete_space", lambda r: httpx2.Response(429), "Astravue's rate limit"),
+        ("update_space", lambda r: httpx2.Response(404, json={"success": False, "code": 404}), "Space 4 was not"),
+        ("update_space", lambda r: httpx2.Response(409, json={"success": False, "code": 409}), "Astravue refused"),
+    ],
+    ids=["429-long", "429-delete", "404", "409"],
+)
+async def test_a_write_whose_earlier_answer_was_lost_never_ends_in_a_definite_failure(
+    operation: str, then: Callable[[httpx2.Request], httpx2.Response], first_words: str
+) -> None:
+    """Pinned bug: a retried write that ended on a 429, a 404 or a refused connection read as "not done"."""
+    client, seen = client_with(lost_then(then), max_retries=2)
+    with pytest.raises(ApiError) as caught:
+        await client.call(operation, {"spaceId": 4}, body={"spaceName": "x"} if operation == "update_space" else None)
+    assert len(seen) >= 2
+    assert caught.value.outcome_unknown
+    assert str(caught.value).startswith(first_words)
+    assert LOST in str(caught.value)
+    assert str(caught.value).endswith("before trying again, so nothing is done twice.")
+
+
+async def test_a_refused_retry_after_a_lost_answer_says_the_outcome_is_unknown() -> None:
+    client, seen = client_with(lost_then(refused), max_retries=2)
+    with pytest.raises(ApiError) as caught:
+        await client.call("delete_space", {"spaceId": 4})
+    assert len(seen) == 3 and caught.value.outcome_unknown
+    assert str(caught.value) == (
+        "Could not delete space: the connection to Astravue failed (ConnectError). The outcome is unknown: the "
+        "request may have reached Astravue. Read the current state (list or get it) before trying again, so nothing "
+        "is done twice."
+    )
+
+
+async def test_a_login_failure_after_a_lost_answer_still_says_the_write_may_have_landed() -> None:
+    client, _ = client_with(lost_then(lambda r: httpx2.Response(401)))
+    with pytest.raises(AuthError) as caught:
+        await client.call("update_space", {"spaceId": 4}, body={"spaceName": "x"})
+    assert str(caught.value).startswith("Astravue rejected the access token from test. Set a fresh token there.")
+    assert LOST in str(caught.value)
+
+
+async def test_a_read_whose_answer_was_lost_ends_in_a_plain_error() -> None:
+    client, _ = client_with(lost_then(lambda r: httpx2.Response(429, headers={"Retry-After": "120"})))
+    with pytest.raises(ApiError) as caught:
+        await client.call("get_space", {"spaceId": 4})
+    assert str(caught.value) == "Astravue's rate limit was hit while trying to get space: retry after 120 s."
+    assert not caught.value.outcome_unknown
+
+
 async def test_short_retry_after_is_waited_out_long_one_reported() -> None:
     answers = iter([httpx2.Response(429, headers={"Retry-After": "0"}), ok([1])])
     client, _ = client_with(lambda r: next(answers))

@@ -267,6 +267,31 @@ async def test_update_and_delete_are_retried_and_land_once(api: Api) -> None:
     assert 3 not in api.sandbox.app.state.sandbox.spaces
 
 
+@pytest.mark.parametrize(
+    ("tool", "operation", "landed"),
+    [
+        (("astravue_update_space", {"space_id": 2, "name": "Renamed"}), "update_space", "renamed"),
+        (("astravue_delete_space", {"space_id": 3}), "delete_space", "deleted"),
+    ],
+    ids=["update", "delete"],
+)
+async def test_a_write_whose_answer_was_lost_then_rate_limited_says_it_may_have_landed(
+    api: Api, tool: tuple[str, dict[str, Any]], operation: str, landed: str
+) -> None:
+    """Pinned bug (the soak's rare "create yes, delete no"): the write lands, its answer is lost, the
+    retry meets a 429 without Retry-After, and the model was told a plain "rate limit, not done"."""
+    api.fault(delay=SLOW, after_write=True, operations=[operation])
+    api.fault(status=429, operations=[operation])
+    result, _ = await run(api, tool)
+    assert result.is_error
+    assert api.requests(operation) == 2
+    text = result.content[0].text
+    assert text.startswith(f"Astravue's rate limit was hit while trying to {operation.replace('_', ' ')}")
+    assert outcome_unknown(text), text
+    spaces = api.sandbox.app.state.sandbox.spaces
+    assert (spaces[2].name == "Renamed") if landed == "renamed" else (3 not in spaces)
+
+
 class RefuseFirst(httpx2.AsyncBaseTransport):
     """The network refuses the first ``refusals`` connections, then lets requests through."""
 

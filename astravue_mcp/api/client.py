@@ -12,6 +12,7 @@ import math
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -56,6 +57,14 @@ def _retry_after(response: httpx2.Response) -> float | None:
             return None
 
 
+@dataclass
+class _Attempts:
+    """What one call's attempts so far tell the choke point."""
+
+    uncertain: bool = False
+    """One of them may have reached Astravue without a definite answer."""
+
+
 class AstravueClient:
     def __init__(
         self,
@@ -97,7 +106,24 @@ class AstravueClient:
     ) -> Any:
         """Perform one API operation and return the envelope's ``data`` (or raise ApiError)."""
         endpoint = ENDPOINTS[operation]
-        ids = dict(ids or {})
+        attempts = _Attempts()
+        try:
+            return await self._attempt(operation, endpoint, dict(ids or {}), params, body, attempts)
+        except AstravueError as exc:
+            # Once an attempt may have done a write, no later failure can say it was not done.
+            if attempts.uncertain and endpoint.method != "GET" and not getattr(exc, "outcome_unknown", False):
+                raise self._answer_lost(exc, endpoint) from None
+            raise
+
+    async def _attempt(
+        self,
+        operation: str,
+        endpoint: Endpoint,
+        ids: dict[str, int],
+        params: Mapping[str, Any] | None,
+        body: Any,
+        attempts: _Attempts,
+    ) -> Any:
         url = endpoint.url(**ids)
         query = {k: v for k, v in (params or {}).items() if v is not None}
         scope = current_call()
@@ -105,7 +131,6 @@ class AstravueClient:
         if scope is not None:
             deadline = min(deadline, scope.deadline)  # retries never outlast the tool call
         attempt = 0
-        uncertain = False
         while True:
             attempt += 1
             if self.budget is not None:
@@ -116,7 +141,6 @@ class AstravueClient:
                         f"Could not {_humanize(operation)}, not sent: {exc}. Retry in {exc.retry_after} s.",
                         None,
                         operation,
-                        outcome_unknown=uncertain and endpoint.method != "GET",
                         retry_after=float(exc.retry_after),
                     ) from None
             timeout = self._timeout(scope)
@@ -126,7 +150,6 @@ class AstravueClient:
                     f"{'' if attempt == 1 else ' while retrying'}. Narrow the request or try again.",
                     None,
                     operation,
-                    outcome_unknown=uncertain and endpoint.method != "GET",
                 )
             started = time.monotonic()
             try:
@@ -138,11 +161,11 @@ class AstravueClient:
             except httpx2.TimeoutException as exc:
                 # A connect timeout never reached the server; a read timeout may have.
                 sent = not isinstance(exc, httpx2.ConnectTimeout)
-                uncertain |= sent
+                attempts.uncertain |= sent
                 failure = f"Astravue did not answer in time ({self._timeout_text(exc, timeout)})"
             except httpx2.TransportError as exc:
                 sent = not isinstance(exc, httpx2.ConnectError)
-                uncertain |= sent
+                attempts.uncertain |= sent
                 failure = f"the connection to Astravue failed ({type(exc).__name__})"
             else:
                 log.debug(
@@ -153,7 +176,7 @@ class AstravueClient:
                     1000 * (time.monotonic() - started),
                 )
                 if response.status_code in RETRYABLE_STATUS and endpoint.method in IDEMPOTENT:
-                    uncertain = True
+                    attempts.uncertain = True
                     if self._may_retry(attempt, deadline):
                         await self._backoff(attempt, deadline)
                         continue
@@ -162,14 +185,16 @@ class AstravueClient:
                     if wait is not None and wait <= SHORT_RETRY_AFTER and self._may_retry(attempt, deadline, wait):
                         await anyio.sleep(wait)
                         continue
-                if response.status_code == 404 and uncertain and endpoint.method == "DELETE":
+                if response.status_code == 404 and attempts.uncertain and endpoint.method == "DELETE":
                     return None  # an earlier attempt whose answer was lost did the delete
                 return self._unwrap(response, operation, endpoint, ids)
             retryable = endpoint.method in IDEMPOTENT or not sent
             if retryable and self._may_retry(attempt, deadline):
                 await self._backoff(attempt, deadline)
                 continue
-            raise self._transport_error(failure, operation, endpoint, maybe_applied=sent and endpoint.method != "GET")
+            raise self._transport_error(
+                failure, operation, endpoint, maybe_applied=attempts.uncertain and endpoint.method != "GET"
+            )
 
     # ------------------------------------------------------------ retries
     def _may_retry(self, attempt: int, deadline: float, wait: float = 0.0) -> bool:
@@ -251,6 +276,13 @@ class AstravueClient:
             "The change may or may not have been applied: read the current state (list or get it) "
             "before trying again, so nothing is done twice."
         )
+
+    def _answer_lost(self, exc: AstravueError, endpoint: Endpoint) -> AstravueError:
+        """``exc`` as the last attempt's failure, marked: an earlier attempt's write may have landed."""
+        text = f"{exc} An earlier attempt was sent and got no definite answer. {self._recheck(endpoint)}"
+        if isinstance(exc, ApiError):
+            return replace(exc, message=text, outcome_unknown=True)
+        return type(exc)(text)
 
     def _status_error(
         self,

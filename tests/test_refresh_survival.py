@@ -13,13 +13,16 @@ the new one exists only in the answer on its way. Into that window each trial se
 A trial passes when the store holds the new, live tokens afterwards. The trials chain on one login,
 so a single lost token set would also show up as ``invalid_grant`` in the next trial. The suite
 runs a few of each; the issue's full loop (100 of each, 90 kills, about 13 minutes) runs with
-``REFRESH_SURVIVAL_TRIALS=100 python3 tasks.py test tests/test_refresh_survival.py -s``.
+``REFRESH_SURVIVAL_TRIALS=100 python3 tasks.py test tests/test_refresh_survival.py -s``, and
+``REFRESH_SURVIVAL_RESULTS=bench/results/refresh_survival.json`` also writes what it counted
+(trials, lost logins, the provider's ``invalid_grant`` answers and revocations) to that file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import time
 from collections.abc import Iterator
@@ -36,12 +39,13 @@ from tests.test_stdio_e2e import StdioServer, initialize
 
 HOLD = 0.6
 """Seconds the provider holds its answer after rotating: the fault lands inside this window."""
+ACCESS_TTL = 30
 
 
 @pytest.fixture(scope="module")
 def oidc() -> Iterator[Realm]:
     """Tokens that outlive a trial on a busy machine (refreshes are forced through the store, not awaited)."""
-    with realm(access_ttl=30) as r:
+    with realm(access_ttl=ACCESS_TTL) as r:
         yield r
 
 
@@ -124,10 +128,9 @@ def trial(realm: Realm, settings: Settings, env: dict[str, str], fault: str) -> 
     assert realm.provider.stats()["errors"] == {}, f"{fault}: {realm.provider.stats()}"
 
 
-def run_trials(realm: Realm, settings: Settings, counts: dict[str, int]) -> dict[str, int]:
-    """Run the trials round-robin; returns how many of each kind passed (stops at the first loss)."""
+def run_trials(realm: Realm, settings: Settings, counts: dict[str, int], passed: dict[str, int]) -> None:
+    """Run the trials round-robin, counting in ``passed`` how many of each kind passed (stops at the first loss)."""
     env = realm.env(settings)
-    passed = dict.fromkeys(counts, 0)
     realm.provider.delay(after=HOLD)
     try:
         for round_ in range(max(counts.values())):
@@ -138,7 +141,6 @@ def run_trials(realm: Realm, settings: Settings, counts: dict[str, int]) -> dict
                     print(f"{fault} #{passed[fault]}: kept", flush=True)
     finally:
         realm.provider.delay()
-    return passed
 
 
 def trial_counts() -> dict[str, int]:
@@ -149,6 +151,45 @@ def trial_counts() -> dict[str, int]:
     return {"cancel": 1, "eof": 1, "sigterm": 1, "kill": 3}
 
 
+def record(
+    realm: Realm,
+    settings: Settings,
+    counts: dict[str, int],
+    passed: dict[str, int],
+    elapsed: float,
+    failure: str | None,
+) -> None:
+    """With ``REFRESH_SURVIVAL_RESULTS`` set, write what the loop counted there (the run stops at a first loss)."""
+    path = os.environ.get("REFRESH_SURVIVAL_RESULTS")
+    if not path:
+        return
+    provider = realm.provider.stats()
+    trials = {fault: passed[fault] + (1 if failure and passed[fault] < counts[fault] else 0) for fault in counts}
+    lost = {fault: trials[fault] - passed[fault] for fault in counts}
+    result = {
+        "benchmark": "refresh_survival",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "os": platform.platform(), "python": platform.python_version()},
+        "settings": {
+            "refresh_margin_s": settings.refresh_margin,
+            "access_ttl_s": ACCESS_TTL,
+            "refresh_token_rotation": True,
+            "provider_holds_answer_after_rotating_s": HOLD,
+        },
+        "planned": counts,
+        "trials": trials,
+        "kept": passed,
+        "lost_logins": lost,
+        "invalid_grant": provider["errors"].get("invalid_grant", 0),
+        "provider_errors": provider["errors"],
+        "provider_revocations": provider.get("revocations", 0),
+        "refresh_grants": provider["grants"].get("refresh_token", 0),
+        "wall_s": round(elapsed, 1),
+        "failure": failure,
+    }
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
 def test_a_refresh_interrupted_after_rotation_keeps_the_login(
     oidc: Realm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,8 +198,17 @@ def test_a_refresh_interrupted_after_rotation_keeps_the_login(
     oidc.provider.reset_stats()
     assert log_in(settings, monkeypatch) == 0
     counts = trial_counts()
+    passed = dict.fromkeys(counts, 0)
     started = time.monotonic()
-    assert run_trials(oidc, settings, counts) == counts
+    failure = None
+    try:
+        run_trials(oidc, settings, counts, passed)
+    except Exception as exc:
+        failure = str(exc)
+        raise
+    finally:
+        record(oidc, settings, counts, passed, time.monotonic() - started, failure)
+    assert passed == counts
     print(f"refresh survival: {counts} passed in {time.monotonic() - started:.0f} s")
     # And the login still works for a process started afterwards.
     expire_stored_access_token(store_of(settings))

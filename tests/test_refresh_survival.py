@@ -31,10 +31,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from astravue_mcp.auth.store import FileStore, TokenSet, open_store
+from astravue_mcp.auth.store import FileStore, open_store
 from astravue_mcp.config import Settings
 from tests.oidc import Realm, realm
-from tests.test_auth_flow import TOOL, log_in
+from tests.test_auth_flow import TOOL, expire_stored_access_token, log_in
 from tests.test_stdio_e2e import StdioServer, initialize
 
 HOLD = 0.6
@@ -73,15 +73,6 @@ def store_of(settings: Settings) -> FileStore:
     store = open_store(settings)
     assert isinstance(store, FileStore)
     return store
-
-
-def expire_stored_access_token(store: FileStore) -> TokenSet:
-    """Make the stored access token look expired, so the next call refreshes; returns the stored set."""
-    with store.lock.held():  # also waits for a refresh helper still finishing a previous trial
-        tokens = store.load()
-        assert tokens is not None and tokens.refresh_token, "the login is gone"
-        store.save(tokens.model_copy(update={"expires_at": tokens.obtained_at}))
-    return tokens
 
 
 def refresh_grants(realm: Realm) -> int:

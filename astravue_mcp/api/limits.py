@@ -95,11 +95,21 @@ def current_call() -> CallScope | None:
 
 
 def session_of(ctx: Any) -> Hashable:
-    """Whose share of the rate budget a request uses: its HTTP session, else its connection."""
+    """Whose share of the rate budget a request uses.
+
+    Over HTTP, its session; a request without one (at 2026-07-28 every HTTP request stands alone)
+    counts for the client that sent it, by peer address and declared client name: as its own party
+    each request would have used nothing yet, and a client firing many at once would go ahead of
+    everyone. Without HTTP (stdio, in memory) there is one client: each call is a party of its own.
+    """
     headers = ctx.headers
-    if headers and headers.get("mcp-session-id"):
-        return headers["mcp-session-id"]
-    return id(ctx.request_context.session)
+    if headers is None:
+        return id(ctx.request_context.session)
+    if headers.get("mcp-session-id"):
+        return ("session", headers["mcp-session-id"])
+    peer = getattr(ctx.request_context.request, "client", None)
+    declared = ctx.session.client_params
+    return ("client", peer.host if peer else None, declared.client_info.name if declared else None)
 
 
 @contextmanager

@@ -1,4 +1,10 @@
-"""The floor: the smallest useful MCPServer (one trivial tool) started the way astravue-mcp is."""
+"""The floor: the smallest useful MCPServer (one trivial tool) started the way astravue-mcp is.
+
+``--guarded`` serves it through astravue-mcp's stdio guard (``astravue_mcp.stdio``), which
+``bench/guards.py`` compares with the bare floor.
+"""
+
+import sys
 
 from mcp.server.mcpserver import MCPServer
 
@@ -12,4 +18,10 @@ def ping(text: str = "") -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    if "--guarded" in sys.argv:
+        from astravue_mcp.stdio import answering_every_line
+
+        with answering_every_line():
+            server.run("stdio")
+    else:
+        server.run("stdio")

@@ -15,7 +15,7 @@ import itertools
 import logging
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import import_module
 from string import Formatter
@@ -187,6 +187,17 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+@contextlib.contextmanager
+def time_limited(ctx: Any) -> Iterator[CallScope]:
+    """A tool call's time limit: the scope every API request of the call sees, and a backstop that
+    cancels what still runs at the limit (the block then ends without an exception)."""
+    scope = CallScope(state_of(ctx).settings.call_timeout, session_of(ctx), ctx.report_progress)
+    with call_scope(scope), anyio.CancelScope() as backstop:
+        scope.backstop = backstop
+        scope.restart()
+        yield scope
+
+
 def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult | InputRequiredResult]], type[Out]]:
     """Wrap a tool function: same parameters, result as CallToolResult; also returns its output model.
 
@@ -203,10 +214,7 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult 
         ctx = kwargs.get("ctx")
         if ctx is None:
             return await attempt(**kwargs)
-        scope = CallScope(state_of(ctx).settings.call_timeout, session_of(ctx), ctx.report_progress)
-        with call_scope(scope), anyio.CancelScope() as backstop:
-            scope.backstop = backstop
-            scope.restart()
+        with time_limited(ctx) as scope:
             return await attempt(**kwargs)
         # Only what does not wait on the API (it is cut to the limit already) can get here.
         return await failed(ctx, spec.name, f"Not finished: {scope.limit_text} was reached. Try a narrower request.")

@@ -18,8 +18,9 @@ def compact_schema(schema: Any, output: bool = False) -> Any:
     defaults (omitted means false); ``minimum: 1`` on integers and ``minLength: 1`` (ids and counts
     are positive and labels not empty, and all are still enforced); definitions used once are inlined.
     Outputs also lose defaults, descriptions and nested ``type: object`` (a result carries its values,
-    field names say what they are, nulls never appear because results are dumped with
-    ``exclude_none``, and which fields are present is plain from the result itself).
+    field names say what they are, and nulls never appear because results are dumped with
+    ``exclude_none``). An output's ``required`` lists exactly the fields that are always present:
+    every one that cannot be null (with or without a default), so a client can rely on them.
     """
     return _inline_single_defs(_compact(schema, output))
 
@@ -36,7 +37,7 @@ def _compact(schema: Any, output: bool, nested: bool = False) -> Any:
         if key == "default" and (value is None or value is False or output):
             continue
         if key in ("description", "required") and output:
-            continue
+            continue  # an output's ``required`` is derived below
         if key == "minLength" and value == 1:
             continue
         if key == "minimum" and value == 1 and schema.get("type") == "integer":
@@ -47,6 +48,10 @@ def _compact(schema: Any, output: bool, nested: bool = False) -> Any:
             out[key] = {name: _compact(sub, output, True) for name, sub in value.items()}
         else:
             out[key] = _compact(value, output, True)
+    if output and isinstance(schema.get("properties"), dict):
+        present = [name for name, sub in schema["properties"].items() if not _nullable(sub)]
+        if present:
+            out["required"] = present
     arms = out.get("anyOf")
     if isinstance(arms, list):
         kept = [a for a in arms if a != {"type": "null"}]
@@ -54,6 +59,16 @@ def _compact(schema: Any, output: bool, nested: bool = False) -> Any:
             del out["anyOf"]
             out = {**kept[0], **out}
     return out
+
+
+def _nullable(schema: Any) -> bool:
+    """Whether a property's value may be null (then ``exclude_none`` leaves it out of a result)."""
+    if not isinstance(schema, dict):
+        return False
+    kinds = schema.get("type")
+    return (
+        kinds == "null" or (isinstance(kinds, list) and "null" in kinds) or any(map(_nullable, schema.get("anyOf", [])))
+    )
 
 
 def _inline_single_defs(schema: Any) -> Any:

@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx2
 import pytest
+from jsonschema import Draft202012Validator
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, ToolAnnotations
 
 from astravue_mcp import catalogue, surface
 from astravue_mcp.config import SANDBOX_URL, SettingsError, load_settings
@@ -25,7 +26,7 @@ from astravue_mcp.sandbox import create_app
 from astravue_mcp.server import build_server, sandbox_server
 from astravue_mcp.state import LocalLogin
 from astravue_mcp.tools import TOOLSETS
-from astravue_mcp.tools.registry import load_specs
+from astravue_mcp.tools.registry import SPEC_DEFAULTS, load_specs
 from tests.support import sandbox_client
 
 pytestmark = pytest.mark.anyio
@@ -181,12 +182,19 @@ async def test_every_tool_is_fully_described() -> None:
         name = tool["name"]
         assert name.startswith("astravue_") and tool.get("title"), name
         assert 10 <= len(tool["description"]) <= 300, name
-        hints = tool["annotations"]
-        assert set(hints) == {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}, name
+        # What a client reads: the published hints, the spec's defaults for the ones left out.
+        published = ToolAnnotations.model_validate(tool["annotations"]).model_dump(exclude_none=True)
+        read_as = SPEC_DEFAULTS | published
         spec = REGISTRY[name]
-        assert hints["readOnlyHint"] is (spec.kind == "read"), name
-        assert hints["destructiveHint"] is (spec.kind == "delete"), name
+        if spec.kind == "read":
+            assert published == {"read_only_hint": True, "open_world_hint": False}, name
+        else:
+            assert read_as == spec.hints and read_as["read_only_hint"] is False, name
         assert tool["outputSchema"]["type"] == "object", name
+        # Every result carries some fields: a client can rely on them, so an empty object is not a result.
+        # Only a result that is any view's data (refresh_view) declares no fields at all.
+        empty_is_valid = Draft202012Validator(tool["outputSchema"]).is_valid({})
+        assert empty_is_valid is (name == "astravue_refresh_view"), f"{name}: {{}} validates: {empty_is_valid}"
         for field, schema in tool["inputSchema"].get("properties", {}).items():
             assert schema.get("description"), f"{name}.{field} has no description"
 

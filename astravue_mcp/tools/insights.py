@@ -210,7 +210,6 @@ BulkIds = Annotated[list[TaskId], Field(min_length=1, max_length=MAX_BULK, descr
     "insights",
     "Bulk create tasks",
     "create",
-    bulk=True,
     changes=("astravue://tasks/{id}", "astravue://spaces/{space_id}/projects/{project_id}"),
 )
 async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: ProjectId, tasks: BulkTasks) -> BulkOut:
@@ -228,7 +227,6 @@ async def bulk_create_tasks(ctx: Context, space_id: SpaceId, project_id: Project
     "insights",
     "Bulk update tasks",
     "update",
-    bulk=True,
     changes=("astravue://tasks/{task_id}", "astravue://spaces/{space_id}/projects/{project_id}"),
 )
 async def bulk_update_tasks(
@@ -254,7 +252,6 @@ async def bulk_update_tasks(
     "insights",
     "Bulk delete tasks",
     "delete",
-    bulk=True,
     changes=("astravue://tasks/{task_ids}", "astravue://spaces/{space_id}/projects/{project_id}"),
 )
 async def bulk_delete_tasks(

@@ -77,7 +77,7 @@ async def mark_notification_read(
     return MarkedRead(marked_read=models.NotificationIds.model_validate(data or {}).notification_ids)
 
 
-@tool("notifications", "Delete notifications", "delete", bulk=True, changes=("astravue://notifications/unread",))
+@tool("notifications", "Delete notifications", "delete", changes=("astravue://notifications/unread",))
 async def delete_notifications(ctx: Context, ids: NotificationIdList) -> Deleted:
     """Delete notifications by id (at most 100). Cannot be undone."""
     listed = ", ".join(map(str, ids))

@@ -45,26 +45,52 @@ class ToolSpec:
     title: str
     toolsets: tuple[str, ...]
     kind: Kind
-    bulk: bool = False
     meta: dict[str, Any] | None = None
     """Published as the tool's ``_meta`` (an MCP Apps view names its ``ui://`` resource here)."""
     changes: tuple[str, ...] = ()
     """The ``astravue://`` resources a successful call changes, as URI templates (see :func:`changed`)."""
+    destructive: bool | None = None
+    """Overrides the kind's default: an update that only fills in what was empty is not destructive."""
+    idempotent: bool | None = None
+    """Overrides the kind's default: a create the API refuses to repeat is idempotent."""
 
     @property
     def writes(self) -> bool:
         return self.kind != "read"
 
     @property
+    def hints(self) -> dict[str, bool]:
+        """All four of the spec's hints, as tests/test_annotations.py observes them on the sandbox.
+
+        Destructive: an update overwrites what was there (false means only additive changes), a
+        delete removes. Idempotent: calling again with the same arguments changes nothing more,
+        which holds for reads, updates and deletes, one item or many. openWorld is false: every
+        tool acts only inside the caller's Astravue workspace.
+        """
+        return {
+            "read_only_hint": self.kind == "read",
+            "destructive_hint": self.kind in ("update", "delete") if self.destructive is None else self.destructive,
+            "idempotent_hint": self.kind != "create" if self.idempotent is None else self.idempotent,
+            "open_world_hint": False,
+        }
+
+    @property
     def annotations(self) -> ToolAnnotations:
-        # openWorld is false: every tool acts only inside the caller's Astravue workspace.
-        # The title is published once, on the tool itself, not again in the annotations.
-        return ToolAnnotations(
-            read_only_hint=self.kind == "read",
-            destructive_hint=self.kind == "delete",
-            idempotent_hint=self.kind in ("read", "update", "delete") and not (self.bulk and self.kind != "delete"),
-            open_world_hint=False,
-        )
+        """The hints as published: each one a client would not read the same without it.
+
+        A hint equal to the spec's default is left out, and so are destructive and idempotent on a
+        read-only tool (the spec gives them meaning only when ``readOnlyHint`` is false): the same
+        information in fewer bytes of every client's context. The title is published once, on the
+        tool itself, not again in the annotations.
+        """
+        hints = self.hints
+        meaningful = {k: v for k, v in hints.items() if not (hints["read_only_hint"] and k in ONLY_FOR_WRITES)}
+        return ToolAnnotations(**{k: v for k, v in meaningful.items() if v != SPEC_DEFAULTS[k]})
+
+
+SPEC_DEFAULTS = {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": False, "open_world_hint": True}
+"""What a client assumes for a hint that is not published (the MCP spec's defaults)."""
+ONLY_FOR_WRITES = ("destructive_hint", "idempotent_hint")
 
 
 REGISTRY: dict[str, ToolSpec] = {}
@@ -75,15 +101,17 @@ def tool(
     title: str,
     kind: Kind,
     *,
-    bulk: bool = False,
     meta: dict[str, Any] | None = None,
     changes: tuple[str, ...] = (),
+    destructive: bool | None = None,
+    idempotent: bool | None = None,
 ) -> Callable[[F], F]:
     """Declare an MCP tool named ``astravue_<function name>``; its docstring is the description.
 
     A tool serving two areas (``get_task`` reads project and personal tasks) names both toolsets.
     ``meta`` is published as the tool's ``_meta`` (e.g. ``{"ui": {"resourceUri": "ui://..."}}``).
     ``changes`` names the resources a write changes: their subscribers are told after each call.
+    ``destructive``/``idempotent`` override the kind's annotation where the tool behaves otherwise.
     """
     toolsets = (toolset,) if isinstance(toolset, str) else toolset
     if not set(toolsets) <= set(TOOLSETS):
@@ -93,7 +121,7 @@ def tool(
         name = f"astravue_{fn.__name__}"
         if name in REGISTRY:
             raise ValueError(f"tool {name} is declared twice")
-        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, bulk, meta, changes)
+        REGISTRY[name] = ToolSpec(fn, name, title, toolsets, kind, meta, changes, destructive, idempotent)
         return fn
 
     return decorator

@@ -172,7 +172,7 @@ def timesheet(entries: list[models.TimeEntry], page: int, limit: int) -> Timeshe
 
 
 # ---------------------------------------------------------------- timers
-@tool("time", "Start timer", "create", changes=("astravue://timers/active",))
+@tool("time", "Start timer", "create", changes=("astravue://timers/active",), idempotent=True)
 async def start_timer(
     ctx: Context, task_id: TaskId, project_id: TaskProject = None, billable: Billable = None, notes: Notes = None
 ) -> EntryOut:
@@ -191,7 +191,7 @@ async def start_timer(
         raise
 
 
-@tool("time", "Stop timer", "update", changes=("astravue://timers/active",))
+@tool("time", "Stop timer", "update", changes=("astravue://timers/active",), destructive=False)
 async def stop_timer(ctx: Context, task_id: TaskId) -> EntryOut:
     """Stop your running timer on a task; returns the finished entry with its minutes."""
     try:

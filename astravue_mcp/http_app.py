@@ -23,9 +23,11 @@ from typing import Any
 
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import INVALID_REQUEST
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from astravue_mcp import __version__
 from astravue_mcp.config import Settings, SettingsError, is_loopback, listed
@@ -116,6 +118,51 @@ class AccessGate:
         await self.app(scope, receive, send)
 
 
+class SessionGuard:
+    """Two answers of the SDK's Streamable HTTP transport (mcp 2.x) put right for clients of the dated revisions.
+
+    - A request without a session id that is not an ``initialize`` gets 400 "Missing session ID",
+      but carrying the id of a session the SDK opened for it and discarded at once
+      (``streamable_http_manager.py`` admits a session before the transport refuses the request,
+      and ``streamable_http.py`` stamps its id on every error): the client then gets 404 with it.
+      That id is removed from a refusal to a request that carried none.
+    - A session's request with an ``MCP-Protocol-Version`` the server does not speak is routed to the
+      2026-07-28 entry, whose 400 talks about the ``_meta`` envelope to a client that never used it.
+      A request that belongs to a session (a dated revision: 2026-07-28 has none) gets a 400 naming
+      the header and the versions supported instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        session = headers.get(b"mcp-session-id")
+        version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
+        if session is not None and version and version not in SUPPORTED_PROTOCOL_VERSIONS:
+            message = (
+                f"Unsupported MCP-Protocol-Version {version!r}: send the version negotiated at initialize "
+                f"(this server speaks {', '.join(SUPPORTED_PROTOCOL_VERSIONS)})."
+            )
+            body = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
+            await JSONResponse(body, 400)(scope, receive, send)
+            return
+        if session is not None:
+            await self.app(scope, receive, send)
+            return
+
+        async def without_foreign_session(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"mcp-session-id"]
+                message = {**message, "headers": kept}
+            await send(message)
+
+        await self.app(scope, receive, without_foreign_session)
+
+
 def check_token(settings: Settings) -> None:
     token = settings.http_token.get_secret_value() if settings.http_token else None
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
@@ -140,7 +187,7 @@ def create_http_app(server: Any, settings: Settings, host: str = "127.0.0.1", po
         session_idle_timeout=SESSION_IDLE_TIMEOUT,
         host=host,
     )
-    return AccessGate(app, settings.http_token.get_secret_value() if settings.http_token else None)
+    return AccessGate(SessionGuard(app), settings.http_token.get_secret_value() if settings.http_token else None)
 
 
 def check_port(host: str, port: int) -> None:

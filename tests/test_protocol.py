@@ -325,3 +325,31 @@ def test_an_unknown_tool_is_a_protocol_error(transport: str, request: Any) -> No
         )
     finally:
         peer.close()
+
+
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def test_a_request_without_a_session_gets_no_session_id_to_come_back_with(http_server: wire.HttpServer) -> None:
+
+    response = httpx2.post(http_server.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=HEADERS)
+    assert response.status_code == 400 and "mcp-session-id" not in response.headers
+    assert response.json()["error"]["message"] == "Bad Request: Missing session ID"
+
+
+def test_a_bad_protocol_version_header_is_answered_in_the_session_s_terms(http_server: wire.HttpServer) -> None:
+
+    peer = wire.HttpPeer(http_server.url)
+    try:
+        peer.initialize("2025-06-18")
+        assert peer.session_id is not None
+        headers = HEADERS | {"Mcp-Session-Id": peer.session_id, "Mcp-Protocol-Version": "2025-13-01"}
+        response = httpx2.post(
+            http_server.url, json={"jsonrpc": "2.0", "id": 9, "method": "tools/list"}, headers=headers
+        )
+        assert response.status_code == 400
+        message = response.json()["error"]["message"]
+        assert message.startswith("Unsupported MCP-Protocol-Version '2025-13-01': send the version negotiated")
+        assert "_meta" not in message
+    finally:
+        peer.close()

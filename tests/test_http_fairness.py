@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import httpx2
@@ -94,9 +95,22 @@ def budgeted(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterato
         yield url, stamp
 
 
-def connect(url: str, mode: str, name: str) -> Client:
+FORGER = "2026-07-28, a made-up session id on every request"
+
+
+async def made_up_session(request: httpx2.Request) -> None:
+    request.headers["mcp-session-id"] = uuid.uuid4().hex
+
+
+@asynccontextmanager
+async def connect(url: str, mode: str, name: str) -> AsyncIterator[Client]:
     """An MCP client over real HTTP: ``legacy`` opens a session, 2026-07-28 sends every request on its own."""
-    return Client(streamable_http_client(url), mode=mode, client_info=Implementation(name=name, version="1"))
+    hooks = {"request": [made_up_session]} if mode == FORGER else {}
+    async with httpx2.AsyncClient(event_hooks=hooks, timeout=30) as http:
+        transport = streamable_http_client(url, http_client=http)
+        mode = MODERN if mode == FORGER else mode
+        async with Client(transport, mode=mode, client_info=Implementation(name=name, version="1")) as client:
+            yield client
 
 
 async def race(url: str, stamp: Stamp, greedy_mode: str, other_mode: str) -> int:
@@ -143,4 +157,10 @@ async def test_a_greedy_sessionless_client_is_one_party_not_many(budgeted: tuple
 
 async def test_a_sessionless_client_and_a_session_share_fairly(budgeted: tuple[str, Stamp]) -> None:
     position = await race(*budgeted, greedy_mode=MODERN, other_mode="legacy")
+    assert position < 2 * RATE, budgeted[1].paths
+
+
+async def test_a_made_up_session_header_does_not_make_a_sessionless_client_many(budgeted: tuple[str, Stamp]) -> None:
+    """Pinned bug: the session header was trusted on 2026-07-28 requests, where nothing checks it."""
+    position = await race(*budgeted, greedy_mode=FORGER, other_mode=MODERN)
     assert position < 2 * RATE, budgeted[1].paths

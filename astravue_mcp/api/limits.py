@@ -100,13 +100,16 @@ def session_of(ctx: Any) -> Hashable:
     Over HTTP, its session; a request without one (at 2026-07-28 every HTTP request stands alone)
     counts for the client that sent it, by peer address and declared client name: as its own party
     each request would have used nothing yet, and a client firing many at once would go ahead of
-    everyone. Without HTTP (stdio, in memory) there is one client: each call is a party of its own.
+    everyone. Such a request's session header is ignored: nothing checks it at that version.
+    Without HTTP (stdio, in memory) there is one client: each call is a party of its own.
     """
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS  # deferred: the SDK's types, loaded by any server
+
     headers = ctx.headers
     if headers is None:
         return id(ctx.request_context.session)
-    if headers.get("mcp-session-id"):
-        return ("session", headers["mcp-session-id"])
+    if headers.get("mcp-session-id") and ctx.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:
+        return ("session", headers["mcp-session-id"])  # checked by the SDK: only a live session gets here
     peer = getattr(ctx.request_context.request, "client", None)
     declared = ctx.session.client_params
     return ("client", peer.host if peer else None, declared.client_info.name if declared else None)

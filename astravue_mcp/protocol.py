@@ -46,9 +46,15 @@ class Peer:
 
 
 class Peers:
-    """Per-connection state, each entry dropped when its connection's ``initialize`` params are collected."""
+    """Per-connection state, each entry dropped when its connection's ``initialize`` params are collected.
 
-    def __init__(self) -> None:
+    ``per_connection`` is false for a server whose every HTTP request is a connection of its own
+    (stateless serving, remote mode): nothing asked on one request is there for the next, so
+    subscriptions on the dated revisions are neither declared nor served there.
+    """
+
+    def __init__(self, per_connection: bool = True) -> None:
+        self.per_connection = per_connection
         self._peers: dict[int, tuple[weakref.ref[Any], Peer]] = {}
 
     def get(self, session: Any) -> Peer:
@@ -79,8 +85,9 @@ async def protocol_middleware(ctx: ServerRequestContext[Any, Any], call_next: Ca
     It also refuses a pagination cursor: the SDK's list handlers ignore one, so a client that made
     one up (or kept one from another server) would silently get the first page again.
     """
+    peers = cast(HasPeers, ctx.lifespan_context).peers
     if ctx.method in ("initialize", "server/discover"):
-        return declare(await call_next(ctx))
+        return declare(await call_next(ctx), subscriptions=peers.per_connection or is_modern(ctx.protocol_version))
     if ctx.method in LISTS and (ctx.params or {}).get("cursor") is not None:
         # Every list is answered in one page, so no cursor was ever handed out.
         raise MCPError(
@@ -90,14 +97,13 @@ async def protocol_middleware(ctx: ServerRequestContext[Any, Any], call_next: Ca
     if is_modern(ctx.protocol_version) or ctx.request_id is None:
         return await call_next(ctx)
     params = ctx.params or {}
-    peers = cast(HasPeers, ctx.lifespan_context).peers
     if ctx.method == "logging/setLevel":
         level = params.get("level")
         if level not in LEVELS:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown log level {level!r}; one of: {', '.join(LEVELS)}.")
         peers.get(ctx.session).level = cast(LoggingLevel, level)
         return {}
-    if ctx.method in ("resources/subscribe", "resources/unsubscribe"):
+    if ctx.method in ("resources/subscribe", "resources/unsubscribe") and peers.per_connection:
         uri = params.get("uri")
         if not isinstance(uri, str) or not uri:
             raise MCPError(code=INVALID_PARAMS, message=f"{ctx.method} needs the resource's uri.")
@@ -110,15 +116,15 @@ async def protocol_middleware(ctx: ServerRequestContext[Any, Any], call_next: Ca
     return await call_next(ctx)
 
 
-def declare(result: HandlerResult) -> HandlerResult:
-    """The ``initialize`` (or ``server/discover``) result with ``logging``, and on the dated revisions subscriptions.
+def declare(result: HandlerResult, subscriptions: bool) -> HandlerResult:
+    """The ``initialize`` (or ``server/discover``) result with ``logging``, and ``resources.subscribe`` if served.
 
     On 2026-07-28 the SDK already declares ``resources.subscribe`` for its ``subscriptions/listen``.
     """
     if not isinstance(result, dict) or "capabilities" not in result:
         return result
     capabilities = {**result["capabilities"], "logging": {}}
-    if "resources" in capabilities:
+    if "resources" in capabilities and subscriptions:
         capabilities["resources"] = {**capabilities["resources"], "subscribe": True}
     return {**result, "capabilities": capabilities}
 

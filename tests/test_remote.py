@@ -23,6 +23,8 @@ import jwt
 import pytest
 import redis
 from mcp.server.apps import APP_MIME_TYPE
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types import METHOD_NOT_FOUND
 
 from astravue_mcp.auth.store import TokenSet
 from astravue_mcp.remote.crypto import KeyRing
@@ -367,3 +369,17 @@ def test_the_asgi_remote_app_runs_under_uvicorn_and_asks_for_oauth() -> None:
         assert httpx2.get(f"{url}/readyz").json() == {"status": "ready", "state": "memory"}
     finally:
         stop(proc)
+
+
+@pytest.mark.anyio
+async def test_over_stateless_http_a_dated_client_is_not_offered_subscriptions_it_could_not_get(realm: Realm) -> None:
+    """Every request is a connection of its own: a resources/subscribe would be forgotten with it."""
+    token = ManualClient(realm.server).sign_in(Person(KENJI))["access_token"]
+    async with bearer_client(realm.server.mcp_url, token, mode="legacy") as client:
+        assert client.protocol_version == "2025-11-25"
+        caps = client.server_capabilities
+        assert caps is not None and caps.resources is not None and caps.logging is not None
+        assert not caps.resources.subscribe
+        with pytest.raises(MCPError) as refused, pytest.warns(MCPDeprecationWarning):  # the dated method, on purpose
+            await client.subscribe_resource("astravue://spaces")
+        assert refused.value.error.code == METHOD_NOT_FOUND

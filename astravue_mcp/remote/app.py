@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ from astravue_mcp.auth import oidc
 from astravue_mcp.config import Settings, listed
 from astravue_mcp.errors import AuthError
 from astravue_mcp.http_app import MAX_BODY
+from astravue_mcp.protocol import Peers
 from astravue_mcp.remote.checks import require_remote
 from astravue_mcp.remote.crypto import KeyRing
 from astravue_mcp.remote.grants import RECONNECT, Users
@@ -58,6 +59,8 @@ class RemoteAppState(AppState):
     the caller's own API client (their login, org and rate budget) and their own memo (who "me" is)."""
 
     users: Users | None = None
+    peers: Peers = field(default_factory=lambda: Peers(per_connection=False), init=False)
+    """Every request is a connection of its own here: no subscription outlives the request that made it."""
 
     def _person(self) -> str:
         token = get_access_token()

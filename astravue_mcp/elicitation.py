@@ -10,6 +10,7 @@ question, finds its answer.
 The API, for any tool or engine that needs to ask (``key`` names the question within one call):
 
 - :func:`can_ask` -- whether the client declared the elicitation mode at all (if not, do not ask);
+- :func:`unknown_client` -- whether nobody can tell (stateless HTTP keeps no ``initialize``);
 - :func:`ask_form` -- the answer to a form question, on any revision; on 2026-07-28 it ends the
   round by raising :class:`InputRequired` (the tool wrapper answers with its ``result``);
 - :func:`answer_to` / :func:`ask` -- the same two halves for a question built by the caller (a URL);
@@ -35,10 +36,12 @@ from mcp_types import (
     ElicitResult,
     InputRequiredResult,
 )
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS, is_version_at_least
 from pydantic import BaseModel, ValidationError
 
 STATE_VERSION = 1
+ELICITATION_SINCE = "2025-06-18"
+"""The first revision on which a client can declare elicitation."""
 
 
 class InputRequired(Exception):
@@ -67,6 +70,20 @@ def can_ask(ctx: Context, mode: str = "form") -> bool:
     if mode == "url":
         return elicitation.url is not None
     return elicitation.form is not None or elicitation.url is None
+
+
+def unknown_client(ctx: Context) -> bool:
+    """Whether the client might have declared elicitation but the server cannot know.
+
+    Over stateless HTTP on a dated revision from 2025-06-18 on, every request is a connection of its
+    own and the ``initialize`` that declared the client's capabilities is gone: the client may be one
+    that would answer, and the connection could not carry the question anyway.
+    """
+    return (
+        ctx.client_capabilities is None
+        and not multi_round(ctx)
+        and is_version_at_least(ctx.protocol_version or "", ELICITATION_SINCE)
+    )
 
 
 async def ask_form(ctx: Context, key: str, message: str, schema: type[BaseModel]) -> ElicitResult:

@@ -24,7 +24,7 @@ import pytest
 import redis
 from mcp.server.apps import APP_MIME_TYPE
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_types import METHOD_NOT_FOUND
+from mcp_types import METHOD_NOT_FOUND, ElicitResult
 
 from astravue_mcp.auth.store import TokenSet
 from astravue_mcp.remote.crypto import KeyRing
@@ -383,3 +383,20 @@ async def test_over_stateless_http_a_dated_client_is_not_offered_subscriptions_i
         with pytest.raises(MCPError) as refused, pytest.warns(MCPDeprecationWarning):  # the dated method, on purpose
             await client.subscribe_resource("astravue://spaces")
         assert refused.value.error.code == METHOD_NOT_FOUND
+
+
+@pytest.mark.anyio
+async def test_over_stateless_http_a_delete_that_cannot_be_confirmed_is_not_done(realm: Realm) -> None:
+    """A dated client that can answer questions, on a connection that cannot carry one: never "yes" by default."""
+    token = ManualClient(realm.server).sign_in(Person(KENJI))["access_token"]
+
+    async def person(context: object, params: object) -> ElicitResult:
+        raise AssertionError(f"the server asked mid-call over stateless HTTP: {params}")
+
+    async with bearer_client(realm.server.mcp_url, token, mode="legacy", elicitation_callback=person) as client:
+        found = await structured(client, "astravue_find_tasks", limit=1)
+        task = {k: found["items"][0][k] for k in ("id", "space_id", "project_id")}
+        ids = {"task_id": task["id"], "space_id": task["space_id"], "project_id": task["project_id"]}
+        refused = await client.call_tool("astravue_delete_task", ids)
+        assert refused.is_error and "cannot ask mid-call" in refused.content[0].text  # type: ignore[union-attr]
+        assert not (await client.call_tool("astravue_get_task", ids)).is_error

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
 from astravue_mcp.api.limits import current_call
-from astravue_mcp.elicitation import CannotAsk, accepted, ask_form, can_ask
+from astravue_mcp.elicitation import CannotAsk, accepted, ask_form, can_ask, unknown_client
 from astravue_mcp.errors import NotConfirmed
 from astravue_mcp.state import state_of
 
@@ -30,14 +30,21 @@ async def confirm(ctx: Context, what: str) -> None:
 
     A client that declares no form elicitation is not asked: the tool's destructiveHint already
     told it. A client that declares it is always asked (on 2026-07-28 across two rounds of the
-    call), and the change is refused when the question cannot be put.
+    call), and the change is refused when the question cannot be put, or when the server cannot
+    know whether the client would answer (stateless HTTP on a dated revision).
     """
+    cannot_ask = NotConfirmed(
+        f"Not done ({what}): it needs the person's confirmation, and this connection cannot ask mid-call "
+        "(stateless HTTP before protocol 2026-07-28). Use a client that speaks 2026-07-28, or stdio."
+    )
     if not can_ask(ctx):
+        if unknown_client(ctx):
+            raise cannot_ask
         return
     try:
         answer = await ask_form(ctx, "confirm", f"Confirm: {what}?", Confirmation)
     except CannotAsk:
-        raise NotConfirmed(f"Not done: the confirmation could not be asked ({what}). Try again.") from None
+        raise cannot_ask from None
     scope = current_call()
     if scope is not None:
         scope.restart()  # the limit counts the server's work, not the time a person takes to answer

@@ -247,7 +247,7 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_account(settings: Settings, args: argparse.Namespace) -> int:
     """``login``, ``status`` and ``logout``."""
-    from astravue_mcp.auth import commands  # deferred: the OAuth flow and the keyring load only for these commands
+    from astravue_mcp import account_commands as commands  # deferred: OAuth flow and keyring load for these only
 
     if args.command == "login":
         return commands.login(settings, no_browser=args.no_browser, timeout=args.timeout)

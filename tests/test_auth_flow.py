@@ -23,8 +23,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
+from astravue_mcp import account_commands as commands
 from astravue_mcp.api.client import AstravueClient
-from astravue_mcp.auth import commands
 from astravue_mcp.auth import login as login_module
 from astravue_mcp.auth import renew as renew_module
 from astravue_mcp.auth.credentials import auth_for

@@ -175,7 +175,7 @@ def test_malformed_setting_names_the_variable_without_the_secret(
 def test_live_login_discovery_and_refresh(
     oidc: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from astravue_mcp.auth import commands
+    from astravue_mcp import account_commands as commands
     from astravue_mcp.auth import login as login_module
     from astravue_mcp.auth.store import open_store
     from tests.oidc import Browser

@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("astravue_mcp.__main__", "astravue_mcp.cli", "astravue_mcp.asgi", "astravue_mcp.demo")),
     (
         "commands, transports and checks",
-        ("astravue_mcp.http_app", "astravue_mcp.doctor", "astravue_mcp.auth.commands", "astravue_mcp.remote.app"),
+        ("astravue_mcp.http_app", "astravue_mcp.doctor", "astravue_mcp.account_commands", "astravue_mcp.remote.app"),
     ),
     ("server assembly", ("astravue_mcp.server",)),
     ("catalogue, resources, prompts", ("astravue_mcp.catalogue", "astravue_mcp.resources", "astravue_mcp.prompts")),

@@ -42,6 +42,8 @@ from pydantic import BaseModel, ValidationError
 STATE_VERSION = 1
 ELICITATION_SINCE = "2025-06-18"
 """The first revision on which a client can declare elicitation."""
+URL_SINCE = "2025-11-25"
+"""The first revision with URL-mode elicitation: on an older one a URL question is not part of the protocol."""
 
 
 class InputRequired(Exception):
@@ -62,13 +64,16 @@ def multi_round(ctx: Context) -> bool:
 
 
 def can_ask(ctx: Context, mode: str = "form") -> bool:
-    """Whether the client declared this elicitation mode (an empty ``elicitation`` object means form)."""
+    """Whether the client declared this elicitation mode (an empty ``elicitation`` object means form).
+
+    URL mode counts only on a revision that has it, whatever an older client declares.
+    """
     caps = ctx.client_capabilities
     elicitation = caps.elicitation if caps is not None else None
     if elicitation is None:
         return False
     if mode == "url":
-        return elicitation.url is not None
+        return elicitation.url is not None and is_version_at_least(ctx.protocol_version or "", URL_SINCE)
     return elicitation.form is not None or elicitation.url is None
 
 

@@ -2,22 +2,32 @@
 
 The server never starts a login by itself: only a tool call that finds no login, from a client that
 declares URL elicitation, offers the sign-in URL; the person signs in in their browser and the next
-call works, without a terminal and without restarting anything.
+call works, without a terminal and without restarting anything. In process through the SDK's client,
+and over real stdio and Streamable HTTP processes on every revision (raw JSON-RPC for the dated
+ones, where URL mode exists only from 2025-11-25; the SDK's client across rounds on 2026-07-28).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
 
 from astravue_mcp.auth.elicit import DECLINED, OPENED
 from astravue_mcp.auth.manager import NO_LOGIN_MESSAGE
 from astravue_mcp.auth.store import open_store
 from astravue_mcp.config import Settings
+from astravue_mcp.elicitation import URL_SINCE
 from astravue_mcp.server import build_server
-from tests.oidc import Browser
+from tests import wire
+from tests.oidc import Browser, Realm
 
 pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
@@ -85,3 +95,122 @@ async def test_clients_without_url_elicitation_get_the_terminal_hint(settings: S
     async with Client(build_server(settings), mode="legacy") as client:
         result = await client.call_tool(TOOL, {})
     assert result.is_error and result.content[0].text == NO_LOGIN_MESSAGE
+
+
+# ------------------------------------------------------------ over the real process, per revision and transport
+DATED, MODERN = wire.DATED, wire.MODERN
+URL_CLIENT = {"elicitation": {"form": {}, "url": {}}}
+SPACES = ["Product", "Marketing", "Operations"]
+
+
+def account_env(oidc: Realm, settings: Settings) -> dict[str, str]:
+    """``astravue-mcp serve`` on the realm's API with an empty token store: no login yet."""
+    return wire.env() | oidc.env(settings)
+
+
+@contextmanager
+def connection(oidc: Realm, settings: Settings, transport: str) -> Iterator[Callable[[], wire.Peer]]:
+    """Opens peers (one per client) to one server process (HTTP) or one process each (stdio)."""
+    environment = account_env(oidc, settings)
+    peers: list[wire.Peer] = []
+    server = wire.HttpServer(environment, server=wire.ACCOUNT) if transport == "http" else None
+
+    def open_peer() -> wire.Peer:
+        peer: wire.Peer = (
+            wire.HttpPeer(server.url) if server else wire.StdioPeer(server=wire.ACCOUNT, environment=environment)
+        )
+        peers.append(peer)
+        return peer
+
+    try:
+        yield open_peer
+    finally:
+        for peer in peers:
+            peer.close()
+        if server is not None:
+            server.stop()
+
+
+def check_sign_in_url(settings: Settings, request: dict[str, Any]) -> str:
+    """The question is the real login's authorization URL, and every address in it is loopback."""
+    assert request["method"] == "elicitation/create"
+    params = request["params"]
+    assert params["mode"] == "url" and params["elicitationId"]
+    url = params["url"]
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith(f"{settings.authorize_endpoint}?response_type=code")
+    assert query["redirect_uri"] == [settings.redirect_uri] and query["code_challenge_method"] == ["S256"]
+    assert {urlsplit(u).hostname for u in (url, settings.redirect_uri)} == {"127.0.0.1"}
+    return str(url)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("revision", DATED)
+def test_the_sign_in_offer_on_every_dated_revision(
+    oidc: Realm, settings: Settings, revision: str, transport: str
+) -> None:
+    """Before 2025-11-25 the terminal hint, whatever the client declares; from it, the URL question."""
+    browser = Browser()
+
+    def decline(request: dict[str, Any]) -> dict[str, Any]:
+        check_sign_in_url(settings, request)
+        return {"action": "decline"}
+
+    def accept(request: dict[str, Any]) -> dict[str, Any]:
+        browser(check_sign_in_url(settings, request))
+        return {"action": "accept"}
+
+    with connection(oidc, settings, transport) as open_peer:
+        if revision >= URL_SINCE:
+            plain = open_peer()  # a client that cannot show a URL, on the same revision
+            plain.initialize(revision, {"elicitation": {"form": {}}})
+            result = plain.call(TOOL, {})
+            assert result["isError"] and result["content"][0]["text"] == NO_LOGIN_MESSAGE
+        peer = open_peer()
+        assert peer.initialize(revision, URL_CLIENT)["result"]["protocolVersion"] == revision
+        if revision < URL_SINCE:
+            result = peer.call(TOOL, {})
+            assert result["isError"] and result["content"][0]["text"] == NO_LOGIN_MESSAGE
+            assert [m for m in peer.received if "id" in m] == []  # nothing asked
+            return
+        declined = peer.call(TOOL, {}, decline)
+        assert declined["isError"] and declined["content"][0]["text"] == DECLINED
+        opened = peer.call(TOOL, {}, accept)
+        assert opened["isError"] and opened["content"][0]["text"] == OPENED
+        browser.join()
+        assert browser.page is not None and "You can close this tab" in browser.page.text
+        anyio.run(stored_login, settings)  # the server exchanges the code after the page is shown
+        asked = [m for m in peer.received if m.get("method") == "elicitation/create"]
+        assert len(asked) == 2 and len({m["params"]["elicitationId"] for m in asked}) == 2
+        after = peer.call(TOOL, {})
+        assert [s["name"] for s in after["structuredContent"]["items"]] == SPACES
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_the_sign_in_offer_across_rounds_on_2026(oidc: Realm, settings: Settings, transport: str) -> None:
+    environment = account_env(oidc, settings)
+    server = wire.HttpServer(environment, server=wire.ACCOUNT) if transport == "http" else None
+    target: Any = (
+        server.url if server else StdioServerParameters(command=wire.ACCOUNT[0], args=wire.ACCOUNT[1:], env=environment)
+    )
+    declining, person = Person(accept=False), Person()
+    try:
+        async with Client(target, mode=MODERN) as client:  # declares no elicitation at all
+            result = await client.call_tool(TOOL, {})
+            assert result.is_error and result.content[0].text == NO_LOGIN_MESSAGE
+        async with Client(target, mode=MODERN, elicitation_callback=declining) as client:
+            assert (await client.call_tool(TOOL, {})).content[0].text == DECLINED
+        async with Client(target, mode=MODERN, elicitation_callback=person) as client:
+            assert client.session.protocol_version == MODERN
+            assert (await client.call_tool(TOOL, {})).content[0].text == OPENED
+            await stored_login(settings)
+            person.browser.join()
+            result = await client.call_tool(TOOL, {})
+            assert not result.is_error, result.content[0].text
+            assert [s["name"] for s in result.structured_content["items"]] == SPACES
+        for asked in (*declining.asked, *person.asked):
+            assert asked.mode == "url" and asked.url.startswith(f"{settings.authorize_endpoint}?response_type=code")
+        assert len(declining.asked) == len(person.asked) == 1
+    finally:
+        if server is not None:
+            server.stop()

@@ -28,9 +28,7 @@ from astravue_mcp.server import build_server, sandbox_server
 from astravue_mcp.tools.request import Confirmation
 from tests import wire
 
-DATED = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
-"""The revisions negotiated by the initialize handshake (the SDK's client always proposes the newest)."""
-MODERN = "2026-07-28"
+DATED, MODERN = wire.DATED, wire.MODERN
 MISSING = {"space_id": 99}
 
 

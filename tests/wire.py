@@ -21,8 +21,13 @@ import httpx2
 
 from tests.support import free_port, stop, wait_until_up
 
-SERVER = [sys.executable, "-m", "astravue_mcp", "serve", "--sandbox"]
+ACCOUNT = [sys.executable, "-m", "astravue_mcp", "serve"]
+"""Serving an account: needs the ASTRAVUE_* settings of one (the OAuth tests' realm gives them)."""
+SERVER = [*ACCOUNT, "--sandbox"]
 TIMEOUT = 30.0
+DATED = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+"""The revisions negotiated by the initialize handshake (the SDK's client always proposes the newest)."""
+MODERN = "2026-07-28"
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
 """Answers a request the server sent (``elicitation/create``, ...) with a result."""
 
@@ -86,10 +91,14 @@ class Peer:
 
 
 class StdioPeer(Peer):
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, server: list[str] = SERVER, environment: dict[str, str] | None = None) -> None:
         super().__init__()
         self.proc = subprocess.Popen(
-            [*SERVER, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env()
+            [*server, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env() if environment is None else environment,
         )
         self.lines: queue.Queue[bytes] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -137,10 +146,10 @@ class StdioPeer(Peer):
 class HttpServer:
     """``serve --sandbox --transport http`` on a free loopback port (``url`` is its MCP endpoint)."""
 
-    def __init__(self, environment: dict[str, str] | None = None) -> None:
+    def __init__(self, environment: dict[str, str] | None = None, server: list[str] = SERVER) -> None:
         port = free_port()
         self.proc = subprocess.Popen(
-            [*SERVER, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+            [*server, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
             env=env() if environment is None else environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -26,7 +26,15 @@ class UnexpectedAnswer(AstravueError):
 
 
 class AuthError(AstravueError):
-    """No usable login: the message tells the person which command fixes it."""
+    """No usable login: the message tells the person which command fixes it.
+
+    ``caveat`` must reach the person even when a sign-in offer replaces the message: an update or
+    delete sent before the login failed may have been applied.
+    """
+
+    def __init__(self, message: str, caveat: str = "") -> None:
+        super().__init__(f"{message} {caveat}" if caveat else message)
+        self.caveat = caveat
 
 
 LOGIN_HINT = 'Run "astravue-mcp login" in a terminal, then call the tool again (no restart needed).'

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 from mcp.client import Client
@@ -27,7 +29,7 @@ from astravue_mcp.config import Settings
 from astravue_mcp.elicitation import URL_SINCE
 from astravue_mcp.server import build_server
 from tests import wire
-from tests.oidc import Browser, Realm
+from tests.oidc import Browser, Realm, realm
 
 pytestmark = pytest.mark.anyio
 TOOL = "astravue_list_spaces"
@@ -214,3 +216,36 @@ async def test_the_sign_in_offer_across_rounds_on_2026(oidc: Realm, settings: Se
     finally:
         if server is not None:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def long_lived() -> Iterator[Realm]:
+    """Access tokens that outlive the test: only the API's 401 makes the server renew one."""
+    with realm(access_ttl=120) as r:
+        yield r
+
+
+async def test_a_sign_in_offer_after_a_lost_write_answer_keeps_the_may_have_landed_warning(
+    long_lived: Realm, tmp_path: Path
+) -> None:
+    """Pinned bug: the offer's text replaced "the change may have been applied" of an update whose
+    first answer was lost and whose retry then found the login gone."""
+    settings = long_lived.settings(tmp_path / "store", read_timeout=0.3)
+    person = Person()
+    async with Client(build_server(settings), mode="legacy", elicitation_callback=person) as client:
+        assert (await client.call_tool(TOOL, {})).content[0].text == OPENED
+        await stored_login(settings)
+        person.browser.join()
+        tokens = open_store(settings).load()
+        assert tokens is not None and tokens.refresh_token
+        long_lived.provider.revoke(tokens.refresh_token)
+        faults = f"{long_lived.api.url}/_sandbox/faults"
+        # The rename lands and its answer is held past the read timeout; the resend gets a 401.
+        httpx2.post(faults, json={"delay": 0.8, "after_write": True, "operations": ["update_space"]})
+        httpx2.post(faults, json={"status": 401, "operations": ["update_space"]})
+        person.accept = False
+        result = await client.call_tool("astravue_update_space", {"space_id": 2, "name": "Renamed"})
+    text = result.content[0].text
+    assert result.is_error and text.startswith(DECLINED), text
+    assert "An earlier attempt was sent and got no definite answer. The change may or may not have been applied" in text
+    assert long_lived.api.app.state.sandbox.spaces[2].name == "Renamed"

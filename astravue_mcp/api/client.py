@@ -25,7 +25,7 @@ from astravue_mcp.api import models
 from astravue_mcp.api.endpoints import ENDPOINTS, Endpoint
 from astravue_mcp.api.limits import BudgetSpent, CallScope, RateBudget, current_call
 from astravue_mcp.config import Settings
-from astravue_mcp.errors import LOGIN_HINT, ApiError, AstravueError
+from astravue_mcp.errors import LOGIN_HINT, ApiError, AstravueError, AuthError
 
 log = logging.getLogger("astravue_mcp.api")
 
@@ -279,10 +279,12 @@ class AstravueClient:
 
     def _answer_lost(self, exc: AstravueError, endpoint: Endpoint) -> AstravueError:
         """``exc`` as the last attempt's failure, marked: an earlier attempt's write may have landed."""
-        text = f"{exc} An earlier attempt was sent and got no definite answer. {self._recheck(endpoint)}"
+        caveat = f"An earlier attempt was sent and got no definite answer. {self._recheck(endpoint)}"
         if isinstance(exc, ApiError):
-            return replace(exc, message=text, outcome_unknown=True)
-        return type(exc)(text)
+            return replace(exc, message=f"{exc} {caveat}", outcome_unknown=True)
+        if isinstance(exc, AuthError):
+            return AuthError(str(exc), caveat)
+        return type(exc)(f"{exc} {caveat}")
 
     def _status_error(
         self,

@@ -257,7 +257,8 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult 
                 # No usable login: a client that can open a URL gets a sign-in offer instead of a dead end.
                 ctx = kwargs.get("ctx")
                 offered = await state_of(ctx).offer_login(ctx) if ctx is not None else None
-                return await failed(ctx, spec.name, offered or str(exc))
+                text = f"{offered} {exc.caveat}".rstrip() if offered else str(exc)
+                return await failed(ctx, spec.name, text)
         except InputRequired as question:  # 2026-07-28: the person is asked; the client calls again
             return question.result
         except AstravueError as exc:

@@ -3,7 +3,8 @@
 Either replica answers any request: a sign-in started on one is finished on the other, a question
 asked on one (2026-07-28: the organisation, with a sealed requestState) is answered on the other,
 calls alternate, 50 concurrent calls at the moment Astravue's token expires cause exactly one
-upstream refresh (one replica, one task), and every API request counts against one per-person budget.
+upstream refresh (one replica, one task), every API request counts against one per-person budget, and
+a change made through one replica reaches the person's listen stream held open by the other (and no one else's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx2
 import pytest
 import redis
 from mcp.client import Client
+from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult
 
 from astravue_mcp.api.limits import BudgetSpent, CallScope
@@ -188,6 +190,49 @@ async def test_one_organisation_is_not_asked_a_client_that_cannot_ask_gets_the_d
         )
     assert isinstance(declined, CallToolResult) and not declined.is_error, declined
     assert chosen(SOFIA) == b"1"
+
+
+@pytest.mark.anyio
+async def test_a_change_reaches_its_persons_listen_stream_on_the_other_replica_and_no_one_elses(pair: Pair) -> None:
+    kenji = ManualClient(pair.one).sign_in(Person(KENJI))["access_token"]  # opens only organisation 1
+    maya = ManualClient(pair.two).sign_in(Person(MAYA))["access_token"]  # works in Northwind Labs (7)
+    task_2 = {"task_id": 2, "space_id": 1, "project_id": 1}
+    async with (
+        bearer_client(pair.two.mcp_url, kenji, elicitation_callback=unexpected) as listening,
+        bearer_client(pair.one.mcp_url, kenji, elicitation_callback=unexpected) as kenji_writes,
+        bearer_client(pair.one.mcp_url, maya, elicitation_callback=unexpected) as maya_writes,
+    ):
+        # Maya's first call asks for her organisation; the answer makes the change, in hers.
+        args = task_2 | {"completion": 40}
+        asked = await maya_writes.session.call_tool("astravue_update_task", args, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult), asked
+        choice = ElicitResult(action="accept", content={"organisation": str(LABS)})
+        async with listening.listen(resource_subscriptions=["astravue://tasks/2", "astravue://spaces"]) as stream:
+            events = aiter(stream)
+
+            async def next_uri() -> str:
+                with anyio.fail_after(10):
+                    event = await anext(events)
+                assert isinstance(event, ResourceUpdated), event
+                return event.uri
+
+            assert not (await kenji_writes.call_tool("astravue_update_task", task_2 | {"completion": 60})).is_error
+            assert await next_uri() == "astravue://tasks/2"
+            # Read before Maya's change: the client folds an unread repeat of an event into the first.
+            labs = pair.up.org_requests().get(str(LABS), 0)
+            done = await maya_writes.session.call_tool(
+                "astravue_update_task",
+                args,
+                input_responses={"organisation": choice},
+                request_state=asked.request_state,
+                allow_input_required=True,
+            )
+            assert isinstance(done, CallToolResult) and not done.is_error, done
+            assert pair.up.org_requests()[str(LABS)] > labs
+            # Maya's astravue://tasks/2 (another organisation's, through the same replica) is not Kenji's:
+            # his next event is his own next change, which went through Redis after hers.
+            assert not (await kenji_writes.call_tool("astravue_create_space", {"name": "Field notes"})).is_error
+            assert await next_uri() == "astravue://spaces"
 
 
 def test_both_replicas_are_ready_with_redis(pair: Pair) -> None:

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from mcp.server.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
 
 from astravue_mcp.config import SettingsError, load_settings
 from astravue_mcp.remote.checks import remote_problems, require_remote
 from astravue_mcp.remote.crypto import KeyRing, KeyRingError, SealedValueError
+from astravue_mcp.remote.events import CHANNEL, PersonalBus
 from astravue_mcp.remote.state import LockTimeout, RedisState, State, StateUnavailable, open_state
 from tests.oidc import free_port
 from tests.redis_server import RedisServer
@@ -101,6 +103,51 @@ async def test_a_lock_admits_one_holder_at_a_time_and_expires_with_a_dead_holder
             pass
     async with state.lock(name, wait=2):
         pass
+
+
+async def test_resource_events_reach_only_their_persons_streams_on_every_replica(state: State) -> None:
+    # Redis: a second connection stands for the other replica; memory: the one process is every replica.
+    other = open_state(state.url) if isinstance(state, RedisState) else state
+    acting: list[str | None] = [None]
+    here, there = PersonalBus(state, lambda: acting[0]), PersonalBus(other, lambda: acting[0])
+    heard: list[tuple[str, str]] = []
+
+    def stream(bus: PersonalBus, name: str, person: str) -> None:
+        acting[0] = person
+        bus.subscribe(lambda event: heard.append((f"{person} {name}", getattr(event, "uri", repr(event)))))
+
+    async def until(count: int) -> None:
+        with anyio.fail_after(5):
+            while len(heard) < count:
+                await anyio.sleep(0.01)
+
+    try:
+        async with state.hear(CHANNEL, here.deliver), other.hear(CHANNEL, there.deliver):
+            for person in ("maya@1", "kenji@1", "maya@7"):
+                stream(there, "there", person)
+            stream(here, "here", "maya@1")
+            events: list[tuple[PersonalBus, str | None, ServerEvent]] = [
+                (here, "maya@1", ResourceUpdated(uri="astravue://tasks/2")),
+                (there, None, ResourceUpdated(uri="astravue://tasks/2")),  # no signed-in person: nobody's
+                (there, "maya@7", ResourceUpdated(uri="astravue://tasks/3")),
+                (there, "maya@7", ToolsListChanged()),  # never published by this server; not carried
+            ]
+            for bus, acting[0], event in events:
+                await bus.publish(event)
+            await until(3)
+            acting[0] = "maya@1"  # a last event to both replicas: whatever else was coming has come
+            await here.publish(ResourceUpdated(uri="astravue://spaces"))
+            await until(5)
+    finally:
+        if other is not state:
+            await other.aclose()
+    assert sorted(heard) == [
+        ("maya@1 here", "astravue://spaces"),
+        ("maya@1 here", "astravue://tasks/2"),
+        ("maya@1 there", "astravue://spaces"),
+        ("maya@1 there", "astravue://tasks/2"),
+        ("maya@7 there", "astravue://tasks/3"),
+    ]
 
 
 async def test_two_connections_to_one_redis_share_locks_and_counters(redis_server: RedisServer) -> None:

@@ -44,7 +44,8 @@ from astravue_mcp.http_app import MAX_BODY
 from astravue_mcp.protocol import Peers
 from astravue_mcp.remote.checks import require_remote
 from astravue_mcp.remote.crypto import KeyRing
-from astravue_mcp.remote.grants import RECONNECT, Users
+from astravue_mcp.remote.events import CHANNEL, PersonalBus
+from astravue_mcp.remote.grants import RECONNECT, Users, user_key
 from astravue_mcp.remote.orgs import settle_org
 from astravue_mcp.remote.provider import COOKIE, AstravueAuthProvider, Transaction
 from astravue_mcp.remote.state import StateUnavailable, open_state
@@ -60,7 +61,8 @@ class RemoteAppState(AppState):
 
     users: Users | None = None
     peers: Peers = field(default_factory=lambda: Peers(per_connection=False), init=False)
-    """Every request is a connection of its own here: no subscription outlives the request that made it."""
+    """Every request is a connection of its own here: no ``resources/subscribe`` outlives the request that
+    made it (a 2026-07-28 ``subscriptions/listen`` stream does, and is served through :mod:`.events`)."""
 
     def _person(self) -> str:
         token = get_access_token()
@@ -245,6 +247,14 @@ this from that application.</p></div>
         return response
 
 
+def audience(users: Users) -> str | None:
+    """The person and organisation this request acts for: whose resource changes it may publish and hear."""
+    token = get_access_token()
+    if token is None or not token.subject:
+        return None
+    return f"{user_key(token.subject)}@{users.org_of(token.subject)}"
+
+
 def request_state(ring: KeyRing) -> RequestStateSecurity:
     """Multi-round-trip requestState sealed with keys every replica derives alike from the key ring."""
     return RequestStateSecurity(keys=ring.derived("request-state"))
@@ -276,8 +286,12 @@ def create_remote_app(
     registration = ClientRegistrationOptions(enabled=True, valid_scopes=provider.scopes, default_scopes=provider.scopes)
     revocation = RevocationOptions(enabled=True)
 
+    bus = PersonalBus(state, functools.partial(audience, users))
     server = build_server(
-        settings, app_state=functools.partial(RemoteAppState, users=users), request_state_security=request_state(ring)
+        settings,
+        app_state=functools.partial(RemoteAppState, users=users),
+        request_state_security=request_state(ring),
+        subscriptions=bus,
     )
     public = urlsplit(provider.issuer)
     security = TransportSecuritySettings(
@@ -356,7 +370,7 @@ def create_remote_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
-            async with mcp_app.router.lifespan_context(mcp_app):
+            async with state.hear(CHANNEL, bus.deliver), mcp_app.router.lifespan_context(mcp_app):
                 yield
         finally:
             await users.aclose()

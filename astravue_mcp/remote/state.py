@@ -2,8 +2,9 @@
 
 Everything replicas must agree on (registered clients, authorization transactions, one-time codes,
 refresh-token records, encrypted upstream grants, per-user locks, the per-user rate budget) lives
-behind :class:`State`. ``memory://`` keeps it in this process (one replica); ``redis://host:port/db``
-keeps it in Redis so any replica can answer any request.
+behind :class:`State`, which also carries messages every replica hears (resource-change events).
+``memory://`` keeps it in this process (one replica); ``redis://host:port/db`` keeps it in Redis so
+any replica can answer any request.
 
 Values are bytes; callers encode and, for anything secret, encrypt (:mod:`.crypto`)
 before a value reaches the store. Keys are plain strings, namespaced here.
@@ -11,17 +12,24 @@ before a value reaches the store. Keys are plain strings, namespaced here.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import urlsplit
 
 import anyio
 
 PREFIX = "astravue:"
 LOCK_POLL = 0.02
+RECONNECT_DELAY = 1.0
+"""Seconds between attempts to hear a channel again after Redis went away."""
+Handler = Callable[[bytes], None]
+"""Receives one message; synchronous and must not raise (it runs on the reading task)."""
+
+log = logging.getLogger("astravue_mcp.remote.state")
 
 
 class StateUnavailable(Exception):
@@ -66,6 +74,14 @@ class State(ABC):
     async def ping(self) -> None:
         """Raise :class:`StateUnavailable` when the store does not answer."""
 
+    @abstractmethod
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Hand ``message`` to every replica hearing ``channel`` (this one included); no replay."""
+
+    @abstractmethod
+    def hear(self, channel: str, handler: Handler) -> AbstractAsyncContextManager[None]:
+        """While entered, every message published on ``channel`` by any replica goes to ``handler``."""
+
     async def aclose(self) -> None:
         return None
 
@@ -101,6 +117,7 @@ class MemoryState(State):
     def __init__(self) -> None:
         self.url = "memory://"
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._handlers: dict[object, tuple[str, Handler]] = {}
 
     def _live(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -154,6 +171,20 @@ class MemoryState(State):
     async def ping(self) -> None:
         return None
 
+    async def publish(self, channel: str, message: bytes) -> None:
+        for heard, handler in list(self._handlers.values()):
+            if heard == channel:
+                handler(message)
+
+    @asynccontextmanager
+    async def hear(self, channel: str, handler: Handler) -> AsyncIterator[None]:
+        token = object()
+        self._handlers[token] = (channel, handler)
+        try:
+            yield
+        finally:
+            del self._handlers[token]
+
 
 # Compare-and-delete must be one step on the server, or a lock that expired and was taken by
 # another replica between our GET and DEL would be deleted from under it.
@@ -172,6 +203,8 @@ class RedisState(State):
         self._redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
         )
+        # Pub/sub ignores the database number: deployments sharing one Redis must not hear each other.
+        self._channels = f"{PREFIX}{self._redis.connection_pool.connection_kwargs.get('db', 0)}:"
         self._delete_if = self._redis.register_script(_DELETE_IF)
         self._count = self._redis.register_script(_COUNT)
 
@@ -214,6 +247,54 @@ class RedisState(State):
 
     async def ping(self) -> None:
         await self._do("PING", self._redis.ping())  # type: ignore[arg-type]
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._do("PUBLISH", self._redis.publish(self._channels + channel, message))
+
+    @asynccontextmanager
+    async def hear(self, channel: str, handler: Handler) -> AsyncIterator[None]:
+        """Subscribed before it yields (when Redis answers), so nothing published after start-up is missed.
+
+        A replica that loses Redis keeps serving and listens again once Redis is back; what was
+        published meanwhile is lost, as the listen streams' contract allows (no replay).
+        """
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        subscribed = False
+        try:
+            await self._do("SUBSCRIBE", pubsub.subscribe(self._channels + channel))
+            subscribed = True
+        except StateUnavailable as exc:
+            log.warning("Not hearing %s yet: %s", channel, exc)
+
+        async def read() -> None:
+            nonlocal subscribed
+            while True:
+                try:
+                    if not subscribed:
+                        await self._do("SUBSCRIBE", pubsub.subscribe(self._channels + channel))
+                        subscribed = True
+                        log.warning("Hearing %s again", channel)
+                    message = await self._do("pub/sub read", pubsub.get_message(timeout=RECONNECT_DELAY))
+                except StateUnavailable as exc:
+                    if subscribed:
+                        log.warning("Stopped hearing %s: %s", channel, exc)
+                    subscribed = False
+                    await pubsub.reset()
+                    await anyio.sleep(RECONNECT_DELAY)
+                    continue
+                if isinstance(message, dict) and message.get("type") == "message":
+                    handler(message["data"])
+
+        try:
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(read)
+                try:
+                    yield
+                finally:
+                    task_group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pubsub.aclose()
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -42,7 +42,7 @@ def plan(quick: bool) -> list[tuple[str, str, Callable[[], dict[str, Any]], Call
         (
             "fanout",
             "6. fan-out",
-            lambda: fanout.run(rounds=1 if quick else 3, servers=1 if quick else 3),
+            lambda: fanout.run(wanted=1 if quick else 9),
             fanout.report,
         ),
         ("answer_bytes", "7. answer bytes", answer_bytes.run, answer_bytes.report),

@@ -342,10 +342,26 @@ async def test_readiness_fails_while_the_shared_state_is_unreachable() -> None:
         }
     )
     app = create_remote_app(settings)
+    # A token of ours that is valid in every way: checking whether it was revoked needs the state.
+    ours = jwt.encode(
+        {
+            "iss": "https://mcp.example.com",
+            "aud": "https://mcp.example.com/mcp",
+            "sub": "u",
+            "fam": "f",
+            "exp": int(time.time()) + 60,
+        },
+        KeyRing.from_setting(settings.state_keys.get_secret_value()).derive("access-token"),
+        algorithm="HS256",
+    )
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="https://mcp.example.com") as http:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")
+        call = await http.post("/mcp", json={}, headers={"Authorization": f"Bearer {ours}"})
     assert ready.status_code == 503 and "did not answer" in ready.json()["state"]
+    # Before: a 500 and a traceback in the log. A client can retry a 503 that says why.
+    assert call.status_code == 503 and call.headers["retry-after"] == "5"
+    assert "did not answer" in call.json()["error_description"] and "Traceback" not in call.text
 
 
 def test_the_asgi_remote_app_runs_under_uvicorn_and_asks_for_oauth() -> None:

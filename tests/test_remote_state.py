@@ -13,7 +13,7 @@ from astravue_mcp.config import SettingsError, load_settings
 from astravue_mcp.remote.checks import remote_problems, require_remote
 from astravue_mcp.remote.crypto import KeyRing, KeyRingError, SealedValueError
 from astravue_mcp.remote.events import CHANNEL, PersonalBus
-from astravue_mcp.remote.state import LockTimeout, RedisState, State, StateUnavailable, open_state
+from astravue_mcp.remote.state import MAX_CONNECTIONS, LockTimeout, RedisState, State, StateUnavailable, open_state
 from tests.oidc import free_port
 from tests.redis_server import RedisServer
 
@@ -171,6 +171,25 @@ async def test_two_connections_to_one_redis_share_locks_and_counters(redis_serve
     finally:
         await one.aclose()
         await two.aclose()
+
+
+async def test_a_burst_beyond_the_connection_pool_waits_its_turn(redis_server: RedisServer) -> None:
+    """Found by the 100-person bench: the 101st concurrent request failed with "Too many connections"."""
+    store = RedisState(redis_server.url)
+    k = key()
+    got: list[bytes | None] = []
+
+    async def read() -> None:
+        got.append(await store.get(k))
+
+    try:
+        await store.set(k, b"v")
+        async with anyio.create_task_group() as tg:
+            for _ in range(3 * MAX_CONNECTIONS):
+                tg.start_soon(read)
+    finally:
+        await store.aclose()
+    assert got == [b"v"] * (3 * MAX_CONNECTIONS)
 
 
 async def test_an_unreachable_redis_is_reported_with_its_address_and_never_its_password() -> None:

@@ -376,7 +376,15 @@ def create_remote_app(
             await users.aclose()
             await state.aclose()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def state_unavailable(_: Request, exc: Exception) -> Response:
+        # Checking a bearer token reads the shared state: when Redis is away the request can be
+        # retried soon, so it is a 503 with the reason, not a 500 with a traceback in the log.
+        log.warning("Answered 503: %s", exc)
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "error_description": str(exc)}, 503, {"Retry-After": "5"}
+        )
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={StateUnavailable: state_unavailable})
     app.state.provider = provider
     app.state.users = users
     log.warning(

@@ -156,7 +156,7 @@ class PersonTokens(TokenManager):
         try:
             return await self.grant.read()
         except StateUnavailable as exc:
-            raise LoginUnavailable(f"Could not read your Astravue login: {exc}. Try again.") from None
+            raise LoginUnavailable(f"Could not read your Astravue login: {exc}") from None
 
     async def current_tokens(self) -> TokenSet:
         try:
@@ -181,7 +181,7 @@ class PersonTokens(TokenManager):
         except AuthError as exc:
             raise _for_remote(exc) from None
         except StateUnavailable as exc:
-            raise LoginUnavailable(f"Could not renew your Astravue login: {exc}. Try again.") from None
+            raise LoginUnavailable(f"Could not renew your Astravue login: {exc}") from None
 
 
 def _bound(cache: OrderedDict[str, Any]) -> None:

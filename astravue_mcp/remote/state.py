@@ -22,7 +22,10 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from astravue_mcp.errors import AstravueError
+
 PREFIX = "astravue:"
+MAX_CONNECTIONS = 100  # per replica; Redis allows 10,000 clients by default
 LOCK_POLL = 0.02
 RECONNECT_DELAY = 1.0
 """Seconds between attempts to hear a channel again after Redis went away."""
@@ -32,8 +35,11 @@ Handler = Callable[[bytes], None]
 log = logging.getLogger("astravue_mcp.remote.state")
 
 
-class StateUnavailable(Exception):
+class StateUnavailable(AstravueError):
     """The shared state cannot be reached (Redis down or refusing); the message says which and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}. Try again in a few seconds; if it persists, the operator should check Redis.")
 
 
 class LockTimeout(StateUnavailable):
@@ -200,9 +206,17 @@ class RedisState(State):
 
         self.url = url
         self._where = _display(url)
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+        # A burst of people (or a lock queue) can want more connections than the pool holds: a
+        # blocking pool makes them wait their turn (up to the timeout) instead of failing the request.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
         )
+        self._redis = redis.Redis.from_pool(pool)  # closes the pool with the client
         # Pub/sub ignores the database number: deployments sharing one Redis must not hear each other.
         self._channels = f"{PREFIX}{self._redis.connection_pool.connection_kwargs.get('db', 0)}:"
         self._delete_if = self._redis.register_script(_DELETE_IF)

@@ -46,7 +46,7 @@ ROOTS = ("astravue_mcp.catalogue", *(f"astravue_mcp.tools.{area}" for area in AR
 SDK_MODULES = (
     "mcp.server.mcpserver.tools.base",
     "mcp.server.mcpserver.utilities.func_metadata",
-    "mcp_types._types",
+    Tool.__module__,  # where the SDK defines Tool today, found without naming its private module
     "pydantic.json_schema",
 )
 """The library modules that turn a tool function into its schemas (a server has imported them already)."""

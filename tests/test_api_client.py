@@ -324,6 +324,29 @@ async def test_rate_budget_serves_the_session_that_used_least_first() -> None:
     assert dict(granted)["other"] < 0.75  # in the first slot that freed, not a window later
 
 
+async def test_waiting_behind_a_waiter_that_reports_progress_does_not_spin() -> None:
+    """Pinned bug: a free slot that the waiter ahead had not taken yet (it was sending progress) made
+    the next waiter loop without pausing: thousands of turns and a core's worth of CPU."""
+    budget = RateBudget(1, window=0.2, max_wait=5)
+    await budget.acquire()
+
+    async def slow_report(*_: object) -> None:
+        await anyio.sleep(0.5)
+
+    cpu: list[float] = []
+
+    async def behind() -> None:
+        await anyio.sleep(0.25)  # the slot is free again; the waiter ahead is still sending progress
+        started = time.process_time()
+        await budget.acquire(CallScope(30, session="b"))
+        cpu.append(time.process_time() - started)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(budget.acquire, CallScope(30, session="a", report=slow_report))
+        group.start_soon(behind)
+    assert cpu and cpu[0] < 0.1, cpu
+
+
 async def test_a_success_of_the_wrong_shape_is_a_clear_tool_error() -> None:
     """`data: null` where a list belongs, or a task without its id: the model is told, nothing crashes."""
     from mcp.client import Client

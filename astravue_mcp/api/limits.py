@@ -179,7 +179,15 @@ class RateBudget:
                     await scope.waiting(
                         f"waiting {ready - now:.0f} s for the rate budget ({self.per_minute} requests/min)"
                     )
-                next_free = self._sent[0][0] + self.window if len(self._sent) >= self.per_minute else now
+                    # Sending that may have taken a while: look again before deciding how long to sleep.
+                    now = time.monotonic()
+                    self._expire(now)
+                full = len(self._sent) >= self.per_minute
+                if not full and not any(other < ticket for other in self._waiting):
+                    continue  # the free slot is ours
+                # A full window frees at its oldest request's time; a free slot that someone ahead will
+                # take is worth waiting for only until they do (each waiter notifies when it leaves).
+                next_free = self._sent[0][0] + self.window if full else give_up
                 if self._changed is None:
                     self._changed = anyio.Event()
                 with anyio.move_on_after(max(0.0, min(next_free, give_up) - now)):

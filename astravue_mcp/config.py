@@ -129,7 +129,7 @@ class Settings(BaseModel):
     def model_post_init(self, context: Any, /) -> None:
         from astravue_mcp.redact import register_secret  # deferred: redact is not needed to read settings
 
-        register_secret(urlsplit(self.state_url).password)  # a Redis password never reaches a log line
+        register_secret(urlsplit(self.state_url).password, permanent=True)  # never in a log line
 
     @field_validator("log_level", mode="before")
     @classmethod

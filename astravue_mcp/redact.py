@@ -6,8 +6,10 @@ them (so even an opaque refresh token is caught).
 
 The literal net holds only live secrets: a token is registered with the object that holds it (a
 ``TokenSet``) and leaves with it, so a long-running server that refreshes every few minutes does
-not scan an ever-growing list on every log line. Values registered without an owner (the client
-secret) stay, bounded to the most recent ``MAX_PINNED``.
+not scan an ever-growing list on every log line. The deployment's own secrets (the client secret, a
+Redis password) are registered as permanent and always stay; other values registered without an
+owner stay too, bounded to the most recent ``MAX_PINNED`` (remote mode registers several per
+sign-in, which must never push a permanent one out).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import warnings
 import weakref
 
 MAX_PINNED = 64
+_PERMANENT: set[str] = set()
+"""Configuration secrets: few, fixed, never forgotten."""
 _PINNED: dict[str, None] = {}
 """Secrets without an owner, oldest first."""
 _HELD: dict[str, int] = {}
@@ -34,12 +38,16 @@ _PATTERNS = [
 ]
 
 
-def register_secret(value: str | None, owner: object = None) -> None:
+def register_secret(value: str | None, owner: object = None, *, permanent: bool = False) -> None:
     """Remember a credential so that any later log line containing it is scrubbed.
 
-    With an ``owner``, the value is forgotten once no owner holding it is alive any more.
+    With an ``owner``, the value is forgotten once no owner holding it is alive any more; a
+    ``permanent`` one (a setting) never is.
     """
     if not value or len(value) < 6:
+        return
+    if permanent:
+        _PERMANENT.add(value)
         return
     if owner is None:
         _PINNED.pop(value, None)
@@ -61,11 +69,11 @@ def _release(value: str) -> None:
 
 def registered_secrets() -> int:
     """How many literal secrets every log line is scanned for (diagnostics and tests)."""
-    return len(_PINNED.keys() | _HELD.keys())
+    return len(_PERMANENT | _PINNED.keys() | _HELD.keys())
 
 
 def redact(text: str) -> str:
-    for secret in [*_HELD.copy(), *_PINNED.copy()]:  # copies: a finalizer may run meanwhile
+    for secret in [*_PERMANENT, *_HELD.copy(), *_PINNED.copy()]:  # copies: a finalizer may run meanwhile
         if secret in text:
             text = text.replace(secret, "[redacted]")
     for pattern in _PATTERNS:

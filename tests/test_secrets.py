@@ -268,3 +268,15 @@ def test_the_redaction_net_holds_only_live_secrets() -> None:
     for _ in range(100):
         redact("an ordinary log line " * 10)
     assert (time.perf_counter() - started) / 100 < 0.001
+
+
+def test_a_deployments_own_secrets_outlive_any_number_of_sign_ins() -> None:
+    """Pinned bug: remote mode registers several values per sign-in without an owner; after a few
+    dozen the Redis password (registered once, with the settings) fell out of the net."""
+    from astravue_mcp.config import load_settings
+    from astravue_mcp.redact import MAX_PINNED, redact, register_secret
+
+    load_settings({"ASTRAVUE_STATE_URL": "redis://:redis-pw-0123456789@127.0.0.1:6399/0"})
+    for n in range(3 * MAX_PINNED):  # codes, verifiers and tokens of many sign-ins
+        register_secret(f"one-time-value-{n:04d}")
+    assert redact("connecting with redis-pw-0123456789") == "connecting with [redacted]"

@@ -49,7 +49,7 @@ def client_auth(settings: Settings, data: dict[str, str]) -> dict[str, str]:
     """
     assert settings.client_id is not None
     secret = settings.client_secret.get_secret_value() if settings.client_secret else None
-    register_secret(secret)
+    register_secret(secret, permanent=True)
     if secret and settings.token_auth_method == "client_secret_basic":
         pair = f"{quote(settings.client_id, safe='')}:{quote(secret, safe='')}"
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}

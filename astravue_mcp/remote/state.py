@@ -36,10 +36,10 @@ log = logging.getLogger("astravue_mcp.remote.state")
 
 
 class StateUnavailable(AstravueError):
-    """The shared state cannot be reached (Redis down or refusing); the message says which and why."""
+    """The shared state cannot be reached (Redis down or refusing); the message says which, why and what to do."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(f"{message}. Try again in a few seconds; if it persists, the operator should check Redis.")
+
+RETRY = "Try again in a few seconds; if it persists, the operator should check Redis."
 
 
 class LockTimeout(StateUnavailable):
@@ -100,7 +100,7 @@ class State(ABC):
         deadline = time.monotonic() + wait
         while not await self.add(f"lock:{name}", token, ttl):
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"the shared lock {name!r} stayed busy for {wait:.0f} s")
+                raise LockTimeout(f"the shared lock {name!r} stayed busy for {wait:.0f} s. {RETRY}")
             await anyio.sleep(LOCK_POLL)
         return token
 
@@ -228,9 +228,9 @@ class RedisState(State):
         try:
             return await call  # type: ignore[misc]
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailable(f"Redis at {self._where} did not answer ({operation}): {exc}") from None
+            raise StateUnavailable(f"Redis at {self._where} did not answer ({operation}): {exc}. {RETRY}") from None
         except redis.exceptions.RedisError as exc:
-            raise StateUnavailable(f"Redis at {self._where} refused {operation}: {exc}") from None
+            raise StateUnavailable(f"Redis at {self._where} refused {operation}: {exc}. {RETRY}") from None
 
     @staticmethod
     def _ms(ttl: float | None) -> int | None:

@@ -34,7 +34,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from astravue_mcp.errors import ApiError, AstravueError, NotFound
 from astravue_mcp.identity import session_identity
 from astravue_mcp.state import state_of
-from astravue_mcp.tools.registry import load_specs, with_note
+from astravue_mcp.tools.registry import load_specs, render, with_note
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
@@ -151,7 +151,7 @@ def _register_static(server: MCPServer[Any], offered: Callable[[str], bool]) -> 
         identity = await session_identity(ctx)
         if identity is None:
             return NO_IDENTITY
-        text = "; ".join(f"{k}={v}" for k, v in identity.as_dict().items())
+        text = render(identity.as_dict())
         from astravue_mcp.tools.directory import session_directory  # deferred: it brings the wire models (~35 ms)
 
         try:

@@ -66,11 +66,11 @@ def test_owner_values_resolve_by_id_me_email_or_name() -> None:
     assert found.resolve("Liam O'C") == 2
     with pytest.raises(InvalidArguments) as ambiguous:
         found.resolve("O")
-    assert "'O' matches 2 people: 5 Amara Okafor <amara.okafor@northwind.example>; 2 Liam O'Connor" in str(
+    assert '\'O\' matches 2 people: 5 "Amara Okafor" <amara.okafor@northwind.example>; 2 "Liam O\'Connor"' in str(
         ambiguous.value
     )
     with pytest.raises(InvalidArguments) as unknown:
         found.resolve("Zed")
-    assert "nobody called 'Zed'" in str(unknown.value) and "3 Sofia Rossi <sofia.rossi@northwind.example>" in str(
+    assert "nobody called 'Zed'" in str(unknown.value) and '3 "Sofia Rossi" <sofia.rossi@northwind.example>' in str(
         unknown.value
     )

@@ -24,6 +24,7 @@ from astravue_mcp.api import models
 from astravue_mcp.errors import AstravueError, InvalidArguments
 from astravue_mcp.identity import Identity, session_identity
 from astravue_mcp.state import state_of
+from astravue_mcp.tools.registry import quote
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -48,7 +49,7 @@ class Person:
     created: int = 0
 
     def describe(self) -> str:
-        return f"{self.user_id} {self.name}" + (f" <{self.email}>" if self.email else "")
+        return f"{self.user_id} {quote(self.name)}" + (f" <{quote(self.email)}>" if self.email else "")
 
 
 @dataclass
@@ -122,12 +123,14 @@ class Directory:
 
     def labels_text(self) -> str:
         """The status labels each project's tasks use and the priority labels, for ``astravue://labels``."""
-        lines = [f"priorities: {', '.join(self.priorities) or '(none seen)'}", "statuses:"]
+        lines = [f"priorities: {', '.join(map(quote, self.priorities)) or '(none seen)'}", "statuses:"]
         for project_id, names in sorted(self.statuses.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             where = (
-                "personal tasks" if project_id is None else f"project {project_id} {self.projects.get(project_id, '')}"
+                "personal tasks"
+                if project_id is None
+                else f"project {project_id} {quote(self.projects.get(project_id, ''))}"
             )
-            lines.append(f"- {where.rstrip()}: {', '.join(names)}")
+            lines.append(f"- {where.rstrip()}: {', '.join(map(quote, names))}")
         lines.append("Labels seen on tasks; a project may allow more (an invalid label's error lists them).")
         return "\n".join(lines)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 
 from astravue_mcp.tools.directory import Directory, session_directory
-from astravue_mcp.tools.registry import Out, bullet, tool
+from astravue_mcp.tools.registry import Out, bullet, quote, tool
 
 
 class PersonOut(Out):
@@ -22,7 +22,7 @@ class PeopleOut(Out):
 
     def text(self) -> str:
         mine = next((p for p in self.items if p.id == self.me), None)
-        head = f"{len(self.items)} people seen on tasks" + (f"; you are {mine.id} {mine.name}" if mine else "")
+        head = f"{len(self.items)} people seen on tasks" + (f"; you are {mine.id} {quote(mine.name)}" if mine else "")
         lines = [head] + [f"skipped {s}" for s in self.skipped or []]
         return "\n".join(lines + [bullet(p.text()) for p in self.items])
 

@@ -301,9 +301,9 @@ def _whose(directory: Directory) -> tuple[str | None, str]:
             'Log in again ("astravue-mcp login") to include your project tasks.'
         )
     if directory.me_by == "email":
-        return login, f"Yours: tasks whose owners include {me.email} (the login's email)."
+        return login, f"Yours: tasks whose owners include {quote(me.email or '')} (the login's email)."
     if directory.me_by == "name":
-        return login, f"Yours: tasks whose owners include {me.name} (matched by name)."
+        return login, f"Yours: tasks whose owners include {quote(me.name)} (matched by name)."
     return me.name, "Yours: the login names nobody, so you are taken to be the creator of your personal tasks."
 
 

@@ -16,6 +16,7 @@ and once one is, the token is required at start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -56,24 +57,26 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     return create_http_app(build_server(widened), widened, host="127.0.0.1", port=8000)
 
 
-@cache
-def _app() -> ASGIApp:
+def _built(create: Callable[[Settings], ASGIApp]) -> ASGIApp:
     try:
         settings = load_settings()
         setup_logging(settings.log_level)  # the same redacting stderr logging as the CLI
-        return create_app(settings)
+        return create(settings)
     except SettingsError as exc:
         # The server (uvicorn, gunicorn...) would print a long traceback around this one useful line.
         raise SystemExit(f"astravue-mcp: {exc}") from None
 
 
 @cache
+def _app() -> ASGIApp:
+    return _built(create_app)
+
+
+@cache
 def _remote_app() -> ASGIApp:
     from astravue_mcp.remote.app import create_remote_app  # deferred: remote mode only
 
-    settings = load_settings()
-    setup_logging(settings.log_level)
-    return create_remote_app(settings)
+    return _built(create_remote_app)
 
 
 def __getattr__(name: str) -> Any:

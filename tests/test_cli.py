@@ -98,12 +98,20 @@ def test_url_errors_show_an_example_of_that_url(var: str, example: str) -> None:
     assert str(caught.value) == f"{var}='localhost:8765' is invalid: must be an http(s) URL such as {example}."
 
 
-def test_asgi_start_up_error_is_one_line() -> None:
-    cmd = [sys.executable, "-m", "uvicorn", "astravue_mcp.asgi:app", "--port", str(free_port())]
+@pytest.mark.parametrize(
+    ("app", "first"),
+    [
+        ("app", "astravue-mcp: ASTRAVUE_CLIENT_ID and ASTRAVUE_ORG_ID are not set."),
+        ("remote_app", "astravue-mcp: remote mode cannot start:"),  # before: a traceback around it
+    ],
+)
+def test_asgi_start_up_error_is_what_to_fix_without_a_traceback(app: str, first: str) -> None:
+    cmd = [sys.executable, "-m", "uvicorn", f"astravue_mcp.asgi:{app}", "--port", str(free_port())]
     done = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(), timeout=TIMEOUT)
     assert done.returncode != 0
-    (line,) = done.stderr.strip().splitlines()
-    assert line.startswith("astravue-mcp: ASTRAVUE_CLIENT_ID and ASTRAVUE_ORG_ID are not set.")
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith(first) and "Traceback" not in done.stderr, done.stderr
+    assert all(line.startswith("  - ") for line in lines[1:]), done.stderr
 
 
 # ---------------------------------------------------------------- the sandbox is a world of its own

@@ -530,3 +530,16 @@ async def test_a_spent_budget_is_an_error_with_the_time_to_retry_not_a_silent_wa
         "Could not get space, not sent: the rate budget of 1 API requests a minute (ASTRAVUE_RATE_LIMIT) is spent. "
         "Retry in 60 s."
     )
+
+
+async def test_owner_names_in_one_bulk_call_scan_the_workspace_once(api: Api) -> None:
+    """Pinned bug: each item naming an owner started its own whole-workspace scan, all at once."""
+    from astravue_mcp.config import load_settings
+    from astravue_mcp.server import build_server
+
+    settings = load_settings({}, toolsets="all").sandboxed(api.url)
+    tasks = [{"title": f"Item {n}", "owner_ids": ["Sofia Rossi"]} for n in range(4)]
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("astravue_bulk_create_tasks", {"space_id": 1, "project_id": 1, "tasks": tasks})
+    assert not result.is_error and result.structured_content["succeeded"] == 4, result.content[0].text
+    assert api.requests("list_spaces") == 1

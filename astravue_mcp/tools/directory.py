@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+
 from astravue_mcp.api import models
 from astravue_mcp.errors import AstravueError, InvalidArguments
 from astravue_mcp.identity import Identity, session_identity
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 TTL = 600.0
 """Seconds a session keeps the people it saw before looking again (new members, renamed labels)."""
 MEMO_KEY = "people"
+BUILDING_KEY = "people: building"
 ME = "me"
 MAX_LISTED = 12
 """Candidates an error lists before saying how many more there are."""
@@ -212,16 +215,27 @@ async def session_directory(ctx: Context, refresh: bool = False) -> Directory:
     from astravue_mcp.tools.scan import Filters, scan  # deferred: the scan engine imports our callers (a cycle)
 
     memo = state_of(ctx).memo_for(ctx)
-    cached: Directory | None = memo.get(MEMO_KEY)
-    if cached is not None and not refresh and time.monotonic() - cached.built_at < TTL:
+    asked = time.monotonic()
+
+    def usable() -> Directory | None:
+        found: Directory | None = memo.get(MEMO_KEY)
+        if found is None or not (found.built_at > asked if refresh else asked - found.built_at < TTL):
+            return None
+        return found
+
+    if (cached := usable()) is not None:
         return cached
-    identity = await session_identity(ctx)
-    result = await scan(ctx, Filters())
-    found = Directory.from_tasks(result.project_tasks, result.personal, identity)
-    found.skipped = result.all_skipped()
-    found.projects = {p.ref.project_id: p.ref.name for p in result.projects}
-    memo[MEMO_KEY] = found
-    return found
+    # One scan at a time: the items of a bulk call that name owners ask at once, and would each scan.
+    async with memo.setdefault(BUILDING_KEY, anyio.Lock()):
+        if (cached := usable()) is not None:
+            return cached
+        identity = await session_identity(ctx)
+        result = await scan(ctx, Filters())
+        found = Directory.from_tasks(result.project_tasks, result.personal, identity)
+        found.skipped = result.all_skipped()
+        found.projects = {p.ref.project_id: p.ref.name for p in result.projects}
+        memo[MEMO_KEY] = found
+        return found
 
 
 async def resolve_owner(ctx: Context, value: int | str) -> int:

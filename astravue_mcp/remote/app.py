@@ -386,7 +386,6 @@ def create_remote_app(
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={StateUnavailable: state_unavailable})
     app.state.provider = provider
-    app.state.users = users
     log.warning(
         "Remote MCP server for %s at %s (state: %s)",
         settings.api_url,

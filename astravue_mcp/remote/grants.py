@@ -337,10 +337,6 @@ class Users:
         self._memos.pop(user, None)
         self._orgs.pop(user, None)
 
-    def refreshes(self) -> int:
-        """Upstream refreshes done by this process (diagnostics, bench)."""
-        return sum(getattr(c.auth, "refresh_count", 0) for c in self._clients.values())
-
     async def aclose(self) -> None:
         self._clients.clear()
         await self.transport.transport.aclose()

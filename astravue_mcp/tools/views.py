@@ -37,7 +37,7 @@ from astravue_mcp.tools.dates import day_or_moment
 from astravue_mcp.tools.directory import Directory, owner_filter
 from astravue_mcp.tools.durations import is_running, ms_to_minutes
 from astravue_mcp.tools.outputs import TaskOut, by_due, is_done, is_overdue, project_out, task_out
-from astravue_mcp.tools.registry import Out, quote, tool
+from astravue_mcp.tools.registry import Out, bullet, quote, tool
 from astravue_mcp.tools.request import api
 from astravue_mcp.tools.scan import Filters, scan
 from astravue_mcp.tools.scope import ProjectRef
@@ -75,7 +75,7 @@ class ViewOut(Out):
     def lines(self, items: list[ViewTask], limit: int = 200) -> list[str]:
         shown = items[:limit] if not self._brief else []
         rest = len(items) - len(shown)
-        out = [f"- {t.text()}" for t in shown]
+        out = [bullet(t.text()) for t in shown]
         if rest and not self._brief:
             out.append(f"- … {rest} more")
         return out

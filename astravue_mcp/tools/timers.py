@@ -27,7 +27,7 @@ from astravue_mcp.tools.scope import find_task, known
 
 # ---------------------------------------------------------------- arguments
 EntryId = Annotated[int, Field(ge=1, strict=True, description="Time entry id"), Id]
-TaskProject = Annotated[int | None, Field(ge=1, description="Project id (optional)")]
+TaskProject = Annotated[int | None, Field(ge=1, strict=True, description="Project id (optional)")]
 Billable = Annotated[bool | None, Field(description="Billable? Omit unless told")]
 Notes = Annotated[str | None, Field(max_length=2000, description="What was done")]
 Day = Annotated[dt.date, Field(description="YYYY-MM-DD, inclusive")]

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 from mcp.server.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
 
-from astravue_mcp.config import SettingsError, load_settings
+from astravue_mcp.auth import renew
+from astravue_mcp.auth.store import TokenSet
+from astravue_mcp.config import Settings, SettingsError, load_settings
 from astravue_mcp.remote.checks import remote_problems, require_remote
 from astravue_mcp.remote.crypto import KeyRing, KeyRingError, SealedValueError
 from astravue_mcp.remote.events import CHANNEL, PersonalBus
+from astravue_mcp.remote.grants import GrantStore, PersonTokens, SharedTransport
 from astravue_mcp.remote.state import MAX_CONNECTIONS, LockTimeout, RedisState, State, StateUnavailable, open_state
-from tests.oidc import free_port
+from tests.oidc import Realm, free_port
 from tests.redis_server import RedisServer
+from tests.test_auth_flow import log_in, stored
 
 pytestmark = pytest.mark.anyio
 
@@ -308,3 +314,57 @@ def test_request_state_sealed_on_one_replica_opens_on_another_and_survives_rotat
     sealed = request_state(KeyRing.from_setting(old)).codec.seal(b"round 1")
     assert request_state(KeyRing.from_setting(old)).codec.unseal(sealed) == b"round 1"
     assert request_state(KeyRing.from_setting(f"{new},{old}")).codec.unseal(sealed) == b"round 1"
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_renewal_the_provider_answered_is_saved_even_when_the_deadline_passes_first(
+    backend: str, oidc: Realm, settings: Settings, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Found in review: remote mode refreshes in process, and the refresh's deadline also covered the save.
+
+    The provider answers in time and rotates the refresh token, but no worker thread is free until
+    after the deadline (a busy thread pool). The save must still happen, or the store keeps the spent
+    refresh token, the next refresh is ``invalid_grant`` and the person has to sign in again.
+    """
+    assert log_in(settings, monkeypatch) == 0
+    first = stored(settings)
+    url = "memory://" if backend == "memory" else request.getfixturevalue("redis_server").url
+    monkeypatch.setattr(renew, "RENEW_DEADLINE", 1.0)
+    answer = renew.post_refresh
+
+    async def main() -> tuple[TokenSet | None, TokenSet]:
+        state = open_state(url)
+        grant = GrantStore(state, KeyRing.ephemeral(), f"{secrets.token_hex(6)}@test")
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        holders = [object() for _ in range(int(limiter.total_tokens))]
+
+        async def free_the_threads() -> None:
+            await anyio.sleep(renew.RENEW_DEADLINE + 0.5)
+            for holder in holders:
+                limiter.release_on_behalf_of(holder)
+
+        async def answered_then_threads_busy(*args: Any) -> dict[str, Any]:
+            payload = await answer(*args)  # the provider has rotated the refresh token now
+            for holder in holders:
+                limiter.acquire_on_behalf_of_nowait(holder)
+            tg.start_soon(free_the_threads)
+            return payload
+
+        try:
+            await grant.write(first)
+            tokens = PersonTokens(settings, grant, SharedTransport())
+            monkeypatch.setattr(renew, "post_refresh", answered_then_threads_busy)
+            async with anyio.create_task_group() as tg:
+                renewed = await tokens.refresh_now(first.access_token)
+            monkeypatch.setattr(renew, "post_refresh", answer)
+            saved = await grant.read()
+            # The next refresh (another replica's, say) starts from the saved tokens: no invalid_grant.
+            again = await PersonTokens(settings, grant, SharedTransport()).refresh_now(renewed.access_token)
+            return saved, again
+        finally:
+            await state.aclose()
+
+    saved, again = anyio.run(main)
+    assert saved is not None and saved.refresh_token != first.refresh_token
+    assert again.refresh_token != saved.refresh_token
+    assert oidc.provider.stats()["errors"] == {}

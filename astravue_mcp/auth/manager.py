@@ -24,6 +24,7 @@ The rules, in the order they matter:
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import TypeVar
@@ -162,13 +163,18 @@ class TokenManager(httpx2.Auth):
         # Shielded: once the refresh token is sent, the provider may have spent it, so the call's
         # cancellation (a client's notifications/cancelled, stdin closing, a deadline) must not
         # drop the answer. Bounded: a provider that never answers cannot hold the call forever.
-        bound = renew.RENEW_DEADLINE + (renew.HELPER_GRACE if detached else 0.0)
-        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + bound):
+        # In process, renew() bounds only the provider call: a deadline here could also cut off
+        # the save of tokens the provider already issued. The helper saves on its own, so only our
+        # wait for it is bounded.
+        bound = renew.RENEW_DEADLINE + renew.HELPER_GRACE
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + bound if detached else math.inf):
             try:
                 if detached:
                     renewed = await renew.renew_detached(self.settings, store)
                 else:
-                    renewed = await renew.renew(self.settings, store, current, self._transport, self._clock)
+                    renewed = await renew.renew(
+                        self.settings, store, current, self._transport, self._clock, self._to_store
+                    )
             except renew.RefreshRefused:  # final for this refresh token, keep the store as is
                 self._tokens, self._dead_refresh_token = current, current.refresh_token
                 raise AuthError(EXPIRED_MESSAGE) from None
@@ -199,6 +205,11 @@ class TokenManager(httpx2.Auth):
             except SettingsError as exc:
                 raise AuthError(f'{exc} Then run "astravue-mcp login" in a terminal.') from None
         return self._store
+
+    async def _to_store(self, tokens: TokenSet) -> None:
+        """Save renewed tokens (the store's lock is held); raises ``StoreError`` or ``OSError``."""
+        store = await self._open_store()
+        await _in_thread(store.save, tokens)
 
     async def _from_store(self, store: TokenStore | None = None) -> TokenSet | None:
         store = store or await self._open_store()

@@ -11,7 +11,11 @@ So the answer is written to the store before anything else happens with it, and:
   answer, saves it and exits, and only then is the lock free for the next process, which reads
   the saved tokens. The server waits for it (shielded, bounded) and uses what it printed.
 - where no helper can be started (Windows, a test transport, a store the helper cannot reopen),
-  the same :func:`renew` runs in-process inside a shielded, bounded cancel scope.
+  the same :func:`renew` runs in-process inside a shielded cancel scope.
+
+Either way only the provider call is bounded (:data:`RENEW_DEADLINE`). The save of tokens the
+provider has issued is shielded and has no deadline of ours (the store's own timeouts bound it):
+a deadline passing between the answer and the save would otherwise drop the only live tokens.
 
 What remains out of reach: a provider answer lost on the network, or the helper itself being
 killed between the provider's answer and the save (a few milliseconds).
@@ -25,7 +29,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -94,13 +98,20 @@ async def renew(
     current: TokenSet,
     transport: httpx2.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    save: Callable[[TokenSet], Awaitable[None]] | None = None,
 ) -> TokenSet:
     """Refresh ``current`` (the store's tokens, read under its lock) and save the answer at once.
 
-    The caller holds the store's lock and shields this from cancellation.
+    The caller holds the store's lock and shields this from cancellation. The provider call is
+    bounded by :data:`RENEW_DEADLINE`; the save is not (see the module's docstring). ``save``
+    replaces ``store.save`` in a worker thread (the remote grant store saves in the event loop).
     """
     assert current.refresh_token
-    payload = await post_refresh(settings, current.refresh_token, transport)
+    payload: dict[str, Any] | None = None
+    with anyio.move_on_after(RENEW_DEADLINE):
+        payload = await post_refresh(settings, current.refresh_token, transport)
+    if payload is None:
+        raise LoginUnavailable(f"Renewing the Astravue login took over {RENEW_DEADLINE:.0f} s. Try again in a moment.")
     try:
         renewed = TokenSet.from_response(
             payload, auth_url=current.auth_url, client_id=current.client_id, previous=current, now=clock()
@@ -108,7 +119,9 @@ async def renew(
     except ValueError as exc:
         raise LoginUnavailable(f"Astravue's login server gave an unusable answer ({exc}). Try again.") from None
     try:
-        await anyio.to_thread.run_sync(store.save, renewed)
+        # Shielded, no deadline: whatever cancels the caller now, these are the only live tokens.
+        with anyio.CancelScope(shield=True):
+            await (save(renewed) if save is not None else anyio.to_thread.run_sync(store.save, renewed))
     except (OSError, StoreError) as exc:
         # The old refresh token is spent by now; the caller keeps the new one in memory at least.
         log.error("Could not save the renewed tokens (%s); this process keeps them in memory", exc)

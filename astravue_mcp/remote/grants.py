@@ -141,16 +141,24 @@ def _for_remote(exc: AuthError) -> AuthError:
 class PersonTokens(TokenManager):
     """One person's Astravue login: the local token manager over their sealed record in the shared state.
 
-    The local manager reads its store and waits for its lock in worker threads (a file and a file
-    lock). Here both are network calls to the shared state, made in the event loop: with many
-    people refreshing at once, a thread blocked per waiting person would exhaust the thread pool,
+    The local manager reads and saves its store and waits for its lock in worker threads (a file and
+    a file lock). Here all three are network calls to the shared state, made in the event loop: with
+    many people refreshing at once, a thread blocked per waiting person would exhaust the thread pool,
     holders would wait for threads while waiters held them, and the lock's ttl would then let a
-    second replica refresh the same rotating token.
+    second replica refresh the same rotating token. And renewed tokens are saved without waiting for
+    a free thread, at the moment the provider has already spent the old refresh token.
     """
 
     def __init__(self, settings: Settings, grant: GrantStore, transport: httpx2.AsyncBaseTransport) -> None:
         super().__init__(settings, store=grant, transport=transport)  # type: ignore[arg-type]
         self.grant = grant
+
+    async def _to_store(self, tokens: TokenSet) -> None:
+        """Save renewed tokens straight from the event loop: no wait for a worker thread to hand back to it."""
+        try:
+            await self.grant.write(tokens)
+        except StateUnavailable as exc:
+            raise StoreError(str(exc)) from None
 
     async def _from_store(self, store: object = None) -> TokenSet | None:
         try:

@@ -22,7 +22,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from pydantic import Field
 
 from astravue_mcp.errors import AstravueError, InvalidArguments
-from astravue_mcp.resources import SUGGESTERS
+from astravue_mcp.resources import SUGGESTERS, within_limit
 from astravue_mcp.state import state_of
 
 if TYPE_CHECKING:
@@ -78,8 +78,10 @@ class ArgumentCheck:
             self.check(name, arguments)
             if isinstance(arguments, dict) and arguments:
                 request = Context(request_context=ctx)
+                client = state_of(request).client_for(request)
                 try:
-                    checked = await normalise(state_of(request).client_for(request), arguments)
+                    # A name costs API calls (a scan of the spaces): under the call time limit, like a tool's.
+                    checked = await within_limit(ctx, lambda: normalise(client, arguments), f"Prompt {name}: ")
                 except InvalidArguments as exc:
                     raise MCPError(code=INVALID_PARAMS, message=f"Prompt {name}: {exc}") from None
                 except AstravueError as exc:

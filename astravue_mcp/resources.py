@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
@@ -22,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     Completion,
     CompletionArgument,
@@ -34,7 +35,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from astravue_mcp.errors import ApiError, AstravueError, NotFound
 from astravue_mcp.identity import session_identity
 from astravue_mcp.state import state_of
-from astravue_mcp.tools.registry import load_specs, render, with_note
+from astravue_mcp.tools.registry import load_specs, not_finished, render, time_limited, with_note
 
 if TYPE_CHECKING:
     from astravue_mcp.api.client import AstravueClient
@@ -55,17 +56,33 @@ MAX_COMPLETIONS = 100
 
 _request: ContextVar[ServerRequestContext[Any, Any] | None] = ContextVar("astravue_request", default=None)
 BOUND_METHODS = ("resources/read", "completion/complete")
+T = TypeVar("T")
 
 
 async def bind_request(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
-    """Server middleware: the request of a resource read or a completion, for handlers the SDK gives none."""
+    """Server middleware: the request of a resource read or a completion, for handlers the SDK gives none.
+
+    The whole request runs under the call time limit, as a tool call does (:func:`within_limit`).
+    """
     if ctx.method not in BOUND_METHODS:
         return await call_next(ctx)
     token = _request.set(ctx)
     try:
-        return await call_next(ctx)
+        return await within_limit(ctx, lambda: call_next(ctx))
     finally:
         _request.reset(token)
+
+
+async def within_limit(request: ServerRequestContext[Any, Any], work: Callable[[], Awaitable[T]], what: str = "") -> T:
+    """``work()`` under the call time limit (ASTRAVUE_CALL_TIMEOUT), like a tool call's.
+
+    Its API requests, retries and fan-outs are cut to the limit and fail or say what they skipped;
+    what still runs at the limit is cancelled, and the request is an error saying so (``what``
+    prefixes it, e.g. "Prompt x: ").
+    """
+    with time_limited(Context(request_context=request)) as scope:
+        return await work()
+    raise MCPError(code=INTERNAL_ERROR, message=f"{what}{not_finished(scope)}")
 
 
 def _context() -> Context[Any, Any]:

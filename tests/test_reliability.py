@@ -18,6 +18,8 @@ import anyio
 import httpx2
 import pytest
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import ResourceTemplateReference
 
 from astravue_mcp.sandbox import SandboxServer
 from tests.support import outcome_unknown, tcp_client
@@ -543,3 +545,86 @@ async def test_owner_names_in_one_bulk_call_scan_the_workspace_once(api: Api) ->
         result = await client.call_tool("astravue_bulk_create_tasks", {"space_id": 1, "project_id": 1, "tasks": tasks})
     assert not result.is_error and result.structured_content["succeeded"] == 4, result.content[0].text
     assert api.requests("list_spaces") == 1
+
+
+# ---------------------------------------------------------------- the limit for resources, completion, prompts
+# Pinned bug: these ran outside the call's limit (no CallScope), so a scan behind a resource, a
+# completion or a prompt's name lookup waited the full read timeout per request, with retries.
+SLOW_SCAN = ("list_project_tasks", "list_tasks")
+
+
+async def limited(api: Api, fault: dict[str, Any], operations: tuple[str, ...], action: Any) -> tuple[Any, float]:
+    """``action(client)`` under ``fault``, timed, on a server whose calls have a limit of 1 s."""
+    async with tcp_client(api.url, call_timeout=1.0, read_timeout=30, retry_budget=20) as client:
+        await client.list_resources()  # the server is up and its session open before the clock starts
+        api.fault(**fault, operations=list(operations))
+        started = time.monotonic()
+        with anyio.fail_after(4):  # without the limit each would wait out the 3 s delay
+            try:
+                outcome = await action(client)
+            except MCPError as exc:
+                outcome = exc
+        return outcome, time.monotonic() - started
+
+
+async def test_a_resource_that_scans_the_workspace_ends_at_the_calls_time_limit(api: Api) -> None:
+    result, elapsed = await limited(
+        api, {"delay": 3, "count": 100}, SLOW_SCAN, lambda c: c.read_resource("astravue://people")
+    )
+    assert elapsed < 1.5  # the limit (the tool areas load on this first read), plus scheduling latency
+    assert isinstance(result, MCPError)
+    text = result.error.message
+    assert text.startswith("Could not read any of the 5 project(s) in scope:\n- personal tasks: "), text
+    assert "the call's time limit of 1 s (ASTRAVUE_CALL_TIMEOUT)" in text
+
+
+async def test_a_project_resource_ends_at_the_calls_time_limit_with_the_reason(api: Api) -> None:
+    uri = "astravue://spaces/1/projects/1"
+    result, elapsed = await limited(api, {"delay": 3, "count": 100}, ("get_project",), lambda c: c.read_resource(uri))
+    assert elapsed < 1.5
+    assert isinstance(result, MCPError)
+    assert result.error.message.startswith("Could not get project: Astravue did not answer in time (no answer in the ")
+    assert "s left under the call's time limit of 1 s (ASTRAVUE_CALL_TIMEOUT))" in result.error.message
+
+
+async def test_a_prompts_name_lookup_ends_at_the_calls_time_limit(api: Api) -> None:
+    result, elapsed = await limited(
+        api,
+        {"delay": 3, "count": 100},
+        ("list_spaces",),
+        lambda c: c.get_prompt("project_status_report", {"space_id": "Product"}),
+    )
+    assert elapsed < 1.5
+    assert isinstance(result, MCPError)
+    assert result.error.message.startswith("Prompt project_status_report: Could not list spaces: Astravue did not")
+    assert "the call's time limit of 1 s (ASTRAVUE_CALL_TIMEOUT)" in result.error.message
+
+
+async def test_completion_ends_at_the_calls_time_limit(api: Api) -> None:
+    ref = ResourceTemplateReference(type="ref/resource", uri="astravue://spaces/{space_id}/projects")
+    result, elapsed = await limited(
+        api, {"delay": 3, "count": 100}, ("list_spaces",), lambda c: c.complete(ref, {"name": "space_id", "value": ""})
+    )
+    assert elapsed < 1.5
+    assert result.completion.values == []  # a convenience: a failed lookup is no suggestions
+
+
+async def test_work_beyond_the_api_is_cut_at_the_limit_with_an_actionable_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backstop: what does not wait on the API client (here the login's identity) is cancelled."""
+    from astravue_mcp import resources
+    from tests.support import sandbox_client
+
+    async def stuck(ctx: Any) -> None:
+        await anyio.sleep(30)
+
+    monkeypatch.setattr(resources, "session_identity", stuck)
+    async with sandbox_client(call_timeout=0.5) as client:
+        started = time.monotonic()
+        with anyio.fail_after(4), pytest.raises(MCPError) as caught:
+            await client.read_resource("astravue://me")
+        assert time.monotonic() - started < 0.9
+    assert caught.value.error.message == (
+        "Not finished: the call's time limit of 0.5 s (ASTRAVUE_CALL_TIMEOUT) was reached. Try a narrower request."
+    )

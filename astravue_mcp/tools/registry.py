@@ -226,6 +226,11 @@ def time_limited(ctx: Any) -> Iterator[CallScope]:
         yield scope
 
 
+def not_finished(scope: CallScope) -> str:
+    """What the caller reads when work that does not wait on the API (that is cut earlier) reached the limit."""
+    return f"Not finished: {scope.limit_text} was reached. Try a narrower request."
+
+
 def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult | InputRequiredResult]], type[Out]]:
     """Wrap a tool function: same parameters, result as CallToolResult; also returns its output model.
 
@@ -245,7 +250,7 @@ def as_mcp_tool(spec: ToolSpec) -> tuple[Callable[..., Awaitable[CallToolResult 
         with time_limited(ctx) as scope:
             return await attempt(**kwargs)
         # Only what does not wait on the API (it is cut to the limit already) can get here.
-        return await failed(ctx, spec.name, f"Not finished: {scope.limit_text} was reached. Try a narrower request.")
+        return await failed(ctx, spec.name, not_finished(scope))
 
     async def attempt(**kwargs: Any) -> CallToolResult | InputRequiredResult:
         try:

@@ -70,7 +70,7 @@ def _segment(claims: dict[str, str]) -> str:
 async def test_the_me_resource_names_the_person(mcp_client: Client) -> None:
     result = await mcp_client.read_resource("astravue://me")
     text = result.contents[0].text  # type: ignore[union-attr]
-    assert "name=Maya Patel" in text and "email=maya.patel@northwind.example" in text and "source=sandbox" in text
+    assert 'name="Maya Patel"' in text and "email=maya.patel@northwind.example" in text and "source=sandbox" in text
 
 
 async def test_the_me_resource_says_what_to_do_without_identity() -> None:
